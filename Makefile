@@ -1,0 +1,179 @@
+# ferry — one Makefile for the library, the daemon, the BPF object and the tests.
+#   make            all (libferry .so/.a/.pc, ferryd, the BPF object, examples, tests)
+#   make test       run the test suite (root for the namespace/XDP tests)
+#   make check      ASan+UBSan build of everything, then the same tests
+#   make deps       install the Debian packages (apt-get)
+#   make demo       run the embedded-default demo
+#   make install    PREFIX=/usr/local DESTDIR=
+#   make clean      V=1 shows commands; WERROR=1 turns warnings into errors
+
+VERSION    := 0.1.0
+SOVERSION  := 0
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+SBINDIR    ?= $(PREFIX)/sbin
+BINDIR     ?= $(PREFIX)/bin
+
+CC      ?= cc
+CLANG   ?= clang
+O       ?= build
+SANITIZE ?=
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+CFLAGS ?= -O2 -g
+CFLAGS += -std=gnu11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	  -Wno-unused-parameter -fno-strict-aliasing -D_GNU_SOURCE \
+	  -Ilibclient/include -Idaemon -Ibpf -Itests/lib
+ifeq ($(WERROR),1)
+CFLAGS += -Werror
+endif
+ifneq ($(SANITIZE),)
+CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+PKGS_DAEMON := libxdp libbpf libmnl inih libsystemd
+DAEMON_LIBS := $(shell pkg-config --libs $(PKGS_DAEMON) 2>/dev/null || echo -lxdp -lbpf -lmnl -linih -lsystemd) -lelf -lz
+TEST_LIBS   := -lcriterion -lpthread
+
+# ---- libferry --------------------------------------------------------------
+LIB_SRCS := $(wildcard libclient/src/*.c)
+LIB_OBJS := $(LIB_SRCS:%.c=$(O)/%.o)
+LIB_PIC  := $(LIB_SRCS:%.c=$(O)/pic/%.o)
+LIB_HDRS := $(wildcard libclient/include/ferry/*.h)
+LIB_MAP  := libclient/src/libferry.map
+LIB_SO   := $(O)/lib/libferry.so.$(VERSION)
+LIB_A    := $(O)/lib/libferry.a
+LIB_PC   := $(O)/lib/libferry.pc
+
+# ---- BPF ---------------------------------------------------------------------
+BPF_OBJ    := $(O)/bpf/ferry.bpf.o
+BPF_CFLAGS := -target bpf -O2 -g -Wall -Ibpf -I/usr/include/$(shell $(CC) -dumpmachine)
+
+# ---- ferryd ------------------------------------------------------------------
+DAEMON_SRCS := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
+DAEMON_OBJS := $(DAEMON_SRCS:%.c=$(O)/%.o) $(O)/daemon/bpf_blob.o
+DAEMON_A    := $(O)/lib/libferryd.a
+FERRYD      := $(O)/ferryd
+
+# ---- examples ----------------------------------------------------------------
+EXAMPLE_SRCS := $(wildcard examples/*.c)
+EXAMPLES     := $(EXAMPLE_SRCS:examples/%.c=$(O)/examples/%)
+
+# ---- tests -------------------------------------------------------------------
+TEST_SRCS := $(wildcard tests/unit/*.c tests/net/*.c tests/lib/*.c)
+TEST_OBJS := $(TEST_SRCS:%.c=$(O)/%.o)
+TESTS     := $(O)/tests/ferry-tests
+# Criterion options for `make test`, e.g. TEST_ARGS='--filter udp_loops/*'
+TEST_ARGS ?=
+
+all: lib bpf daemon examples tests
+
+lib: $(LIB_SO) $(LIB_A) $(LIB_PC)
+bpf: $(BPF_OBJ)
+daemon: $(FERRYD)
+examples: $(EXAMPLES)
+tests: $(TESTS)
+
+$(O)/%.o: %.c $(LIB_HDRS) $(wildcard daemon/*.h bpf/*.h tests/lib/*.h)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(O)/pic/%.o: %.c $(LIB_HDRS)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC(pic) $<")
+	$(Q)$(CC) $(CFLAGS) -fPIC -fvisibility=hidden -c $< -o $@
+
+$(LIB_SO): $(LIB_PIC) $(LIB_MAP)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) -shared $(LDFLAGS) -Wl,-soname,libferry.so.$(SOVERSION) \
+		-Wl,--version-script=$(LIB_MAP) -Wl,--no-undefined -o $@ $(LIB_PIC)
+	$(Q)ln -sf libferry.so.$(VERSION) $(O)/lib/libferry.so.$(SOVERSION)
+	$(Q)ln -sf libferry.so.$(SOVERSION) $(O)/lib/libferry.so
+
+$(LIB_A): $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(LIB_PC): libclient/libferry.pc.in Makefile
+	@mkdir -p $(dir $@)
+	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+		-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
+
+$(BPF_OBJ): bpf/ferry.bpf.c $(wildcard bpf/*.h)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  BPF     $<")
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+# The BPF object is embedded in ferryd, so the binary needs no path to find it.
+$(O)/daemon/bpf_blob.o: daemon/bpf_blob.S $(BPF_OBJ)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) -c -DFERRY_BPF_OBJ='"$(BPF_OBJ)"' $< -o $@
+
+$(DAEMON_A): $(DAEMON_OBJS)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(FERRYD): $(O)/daemon/main.o $(DAEMON_A) $(LIB_A)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(DAEMON_LIBS)
+
+$(O)/examples/%: $(O)/examples/%.o $(LIB_A)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^
+
+$(TESTS): $(TEST_OBJS) $(DAEMON_A) $(LIB_A) $(FERRYD) $(BPF_OBJ)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(TEST_OBJS) $(DAEMON_A) $(LIB_A) $(DAEMON_LIBS) $(TEST_LIBS)
+
+# The ABI check first, so Criterion's synthesis line is the last one printed.
+# The tests find ferryd through FERRY_BUILD.
+test: all
+	$(Q)sh tests/check-abi.sh $(LIB_SO) $(LIB_MAP) libclient/include/ferry
+	FERRY_BUILD=$(abspath $(O)) $(TESTS) $(TEST_ARGS)
+
+check:
+	$(Q)$(MAKE) --no-print-directory O=build/san SANITIZE=1 test
+
+# The whole suite as CI runs it: plain, then under ASan+UBSan (never both at once).
+test-all:
+	$(Q)$(MAKE) --no-print-directory test
+	$(Q)$(MAKE) --no-print-directory check
+
+deps:
+	sh tests/install-deps.sh
+
+# The library alone (recvmmsg loop on loopback), then ferryd on a veth pair in
+# two namespaces the script creates, with the echo handler.
+demo: all
+	$(O)/examples/udp-demo
+	FERRY_BUILD=$(O) sh examples/ferryd-demo.sh $(DEMO_ARGS)
+
+install: all
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)/ferry $(DESTDIR)$(SBINDIR)
+	install -m 0644 $(LIB_HDRS) $(DESTDIR)$(INCLUDEDIR)/ferry/
+	install -m 0755 $(LIB_SO) $(DESTDIR)$(LIBDIR)/
+	ln -sf libferry.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libferry.so.$(SOVERSION)
+	ln -sf libferry.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libferry.so
+	install -m 0644 $(LIB_A) $(DESTDIR)$(LIBDIR)/
+	install -m 0644 $(LIB_PC) $(DESTDIR)$(LIBDIR)/pkgconfig/
+	install -m 0755 $(FERRYD) $(DESTDIR)$(SBINDIR)/
+
+clean:
+	rm -rf build
+
+.PHONY: all lib bpf daemon examples tests test check test-all deps demo install clean
+.DELETE_ON_ERROR:

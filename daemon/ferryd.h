@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ferryd's internal contract: its configuration, its services and the engine
+ * interface that both data paths (AF_XDP, sockets) implement, so handlers and
+ * main.c never know which one runs.
+ */
+#ifndef FERRYD_H
+#define FERRYD_H
+
+#include <net/if.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <ferry/iobuf.h>
+#include <ferry/reactor.h>
+#include <ferry/udp.h>
+
+#include "ferry_maps.h"
+
+enum ferryd_mode { FERRYD_MODE_AUTO, FERRYD_MODE_XDP, FERRYD_MODE_SOCKET };
+enum ferryd_xdp_mode { FERRYD_XDP_NATIVE, FERRYD_XDP_SKB };
+enum ferryd_zero_copy { FERRYD_ZC_AUTO, FERRYD_ZC_ON, FERRYD_ZC_OFF };
+enum ferryd_handler { FERRYD_HANDLER_COUNT, FERRYD_HANDLER_ECHO };
+
+struct ferryd_service {
+	char name[32];
+	union ferry_sockaddr addr; /* port != 0; an any address (0.0.0.0, ::) is a wildcard */
+	unsigned int id;	   /* index in ferryd_config.services */
+	/* Set by whoever installs the handler; the engine calls cb(user, ...)
+	 * with runs of datagrams that all belong to this service. */
+	ferry_udp_batch_cb cb;
+	void *user;
+};
+
+struct ferryd_config {
+	char ifname[IF_NAMESIZE];
+	unsigned int queues; /* queues 0 .. queues-1 */
+	enum ferryd_mode mode;
+	enum ferryd_xdp_mode xdp_mode;
+	enum ferryd_zero_copy zero_copy;
+	unsigned int frames;	 /* UMEM frames per queue */
+	unsigned int frame_size; /* bytes, power of two, 2048 or 4096 */
+	unsigned int batch;	 /* descriptors per RX/TX batch */
+	bool busy_poll;
+	enum ferryd_handler handler;
+	struct ferryd_service services[FERRY_MAX_SERVICES];
+	unsigned int nservices;
+};
+
+void ferryd_config_defaults(struct ferryd_config *cfg);
+
+/* Counters of one engine; every field counts up from 0. */
+struct ferryd_stats {
+	uint64_t rx_packets, rx_bytes, rx_batches;
+	uint64_t rx_truncated;	/* socket engine: datagram longer than the buffer */
+	uint64_t rx_bad_header; /* AF_XDP: frame the engine could not parse (the program should not send these) */
+	uint64_t rx_no_service; /* AF_XDP: frame for no configured service */
+	uint64_t rx_fill_empty; /* AF_XDP: times the fill ring could not be topped up (no free frame) */
+	uint64_t tx_packets, tx_bytes;
+	uint64_t tx_no_frame;	/* AF_XDP: no free UMEM frame for a send */
+	uint64_t tx_ring_full;	/* AF_XDP: TX ring had no room */
+	uint64_t tx_neigh_miss; /* AF_XDP: next hop unresolved: queued, or sent by socket */
+	uint64_t tx_via_socket; /* sent through a plain socket instead */
+	uint64_t tx_too_big;	/* payload + headers larger than a frame / MTU */
+	uint64_t tx_errors;	/* other send failures, e.g. sendmmsg errors */
+	uint64_t tx_dropped;	/* datagrams given up on (every one also counted by reason above) */
+	uint64_t kicks;		/* wake-up syscalls made (need_wakeup) */
+	/* AF_XDP frame accounting: where every UMEM frame is now. The sum is frames_total. */
+	uint64_t frames_total, frames_free, frames_kernel, frames_user, frames_tx;
+};
+
+struct ferryd_engine;
+
+struct ferryd_engine_ops {
+	const char *name; /* "xdp" or "socket" */
+	/*
+	 * Sends bufs[i]'s window to dsts[i] from svc's address (for a wildcard
+	 * service: the interface's address of that family). The caller keeps
+	 * every buffer (they are copied or sent before the call returns);
+	 * windows are not changed. Returns the number accepted; what was not
+	 * accepted is counted in the stats by reason, never dropped silently.
+	 */
+	unsigned int (*send)(struct ferryd_engine *e, const struct ferryd_service *svc, struct ferry_iobuf **bufs,
+			     const union ferry_sockaddr *dsts, unsigned int n);
+	/* Gives back buffers a callback kept (replaced in its bufs array). */
+	void (*release)(struct ferryd_engine *e, struct ferry_iobuf **bufs, unsigned int n);
+	void (*get_stats)(struct ferryd_engine *e, struct ferryd_stats *out);
+	/* Stops receiving, sends what is queued, waits (bounded) for completions. */
+	void (*drain)(struct ferryd_engine *e);
+	void (*free)(struct ferryd_engine *e);
+};
+
+struct ferryd_engine {
+	const struct ferryd_engine_ops *ops;
+	/* A human-readable line on what runs: mode, XDP attach mode, zero-copy, dispatcher. */
+	char describe[256];
+};
+
+/*
+ * Engine constructors. Both register their fds on r and call each service's
+ * cb as datagrams arrive while r runs. On failure they return -errno, put a
+ * reason a user can act on in why, and leave nothing behind (no XDP program
+ * attached, no socket open).
+ */
+int ferryd_xdp_engine_new(struct ferry_reactor *r, const struct ferryd_config *cfg, struct ferryd_service *svcs,
+			  unsigned int nsvc, struct ferryd_engine **out, char *why, size_t whylen);
+int ferryd_sock_engine_new(struct ferry_reactor *r, const struct ferryd_config *cfg, struct ferryd_service *svcs,
+			   unsigned int nsvc, struct ferryd_engine **out, char *why, size_t whylen);
+
+/* Frame accounting check: 0 when every frame is in exactly one place (always 0 for sockets), -EUCLEAN otherwise. */
+int ferryd_engine_check_frames(struct ferryd_engine *e);
+
+/* Logging: one line to stderr, "ferryd: " prefixed; level per syslog(3). */
+void ferryd_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

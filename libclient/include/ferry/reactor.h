@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The reactor every loop runs on (epoll, level-triggered), and ferry_stop, the
+ * one-shot event that ends loops. A reactor can run alone or be embedded in
+ * another event loop: it exposes one fd, a timeout and a dispatch-once call,
+ * like libuv's uv_backend_fd/uv_backend_timeout/uv_run(UV_RUN_NOWAIT).
+ */
+#ifndef FERRY_REACTOR_H
+#define FERRY_REACTOR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <ferry/common.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct ferry_reactor;
+struct ferry_watch;
+
+/* Called with the epoll events (EPOLLIN, EPOLLOUT, EPOLLERR, EPOLLHUP, ...) that are ready. */
+typedef void (*ferry_reactor_cb)(void *user, uint32_t events);
+
+/*
+ * A new reactor, or NULL with errno set. Not thread-safe: one thread runs a
+ * reactor and registers on it (ferry_stop_fire() is the cross-thread way in).
+ */
+FERRY_API struct ferry_reactor *ferry_reactor_new(void);
+
+/* Frees the reactor and every watch still on it (their callbacks are not called). NULL is ignored. */
+FERRY_API void ferry_reactor_free(struct ferry_reactor *r);
+
+/* The epoll fd: readable when ferry_reactor_run_once(r, 0) has work. Owned by r. */
+FERRY_API int ferry_reactor_fd(const struct ferry_reactor *r);
+
+/* How long, in ms, an embedding loop may sleep before calling run_once; -1 = until the fd is readable. */
+FERRY_API int ferry_reactor_timeout(const struct ferry_reactor *r);
+
+/*
+ * Waits up to timeout_ms (0 = don't block, -1 = forever) for ready fds, then
+ * calls each ready watch's callback once. Returns the number of callbacks run,
+ * or -errno (EINTR is retried inside).
+ */
+FERRY_API int ferry_reactor_run_once(struct ferry_reactor *r, int timeout_ms);
+
+/* Runs until no watch is left on r. 0, or -errno. */
+FERRY_API int ferry_reactor_run(struct ferry_reactor *r);
+
+/* Number of watches on r. */
+FERRY_API unsigned int ferry_reactor_watches(const struct ferry_reactor *r);
+
+/*
+ * Watches fd for events (level-triggered). The reactor does not own fd.
+ * *out (if non-NULL) receives the watch. 0, or -errno (-EEXIST if fd is
+ * already watched on r: dup() it to watch it twice).
+ */
+FERRY_API int ferry_reactor_add(struct ferry_reactor *r, int fd, uint32_t events, ferry_reactor_cb cb,
+				void *user, struct ferry_watch **out);
+
+/* Changes the events a watch waits for. 0, or -errno. */
+FERRY_API int ferry_reactor_modify(struct ferry_reactor *r, struct ferry_watch *w, uint32_t events);
+
+/*
+ * Removes and frees a watch; its callback is not called again, even if it was
+ * ready in the current dispatch. Safe from inside any callback, including its own.
+ */
+FERRY_API void ferry_reactor_del(struct ferry_reactor *r, struct ferry_watch *w);
+
+/*
+ * ferry_stop: a one-shot event, eventfd-backed. Once fired it stays fired.
+ * ferry_stop_fire() is thread-safe and async-signal-safe; the others are thread-safe.
+ */
+struct ferry_stop;
+
+/* NULL with errno set on failure. */
+FERRY_API struct ferry_stop *ferry_stop_new(void);
+/* NULL is ignored. Loops using it must have ended. */
+FERRY_API void ferry_stop_free(struct ferry_stop *s);
+FERRY_API void ferry_stop_fire(struct ferry_stop *s);
+FERRY_API bool ferry_stop_is_fired(const struct ferry_stop *s);
+/* An fd that becomes (and stays) readable once fired; owned by s, never read it. */
+FERRY_API int ferry_stop_fd(const struct ferry_stop *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

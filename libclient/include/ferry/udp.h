@@ -1,0 +1,196 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The seed API over file descriptors: receive loops (recvfrom, read,
+ * recvmmsg), sends and binds, after Async's Udp. Semantics:
+ * ../shared/SEED_SPEC.md. Every loop runs either alone (blocking until it
+ * ends) or on a ferry_reactor with other work.
+ */
+#ifndef FERRY_UDP_H
+#define FERRY_UDP_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <ferry/common.h>
+#include <ferry/iobuf.h>
+#include <ferry/reactor.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* 1500-byte Ethernet MTU less 20 (IPv4) and 8 (UDP) header bytes. */
+#define FERRY_UDP_DEFAULT_CAPACITY 1472
+#define FERRY_UDP_DEFAULT_MAX_READY 12
+
+/* An IPv4 or IPv6 socket address; sa.sa_family says which. */
+union ferry_sockaddr {
+	struct sockaddr sa;
+	struct sockaddr_in in4;
+	struct sockaddr_in6 in6;
+};
+
+/* Length of the sockaddr for its family (0 if neither IPv4 nor IPv6). */
+FERRY_API socklen_t ferry_sockaddr_len(const union ferry_sockaddr *a);
+
+/*
+ * Parses "198.18.0.1:9000", "[2001:2::1]:9000", "*:9000" / "0.0.0.0:9000" /
+ * "[::]:9000" (wildcards). 0, or -EINVAL.
+ */
+FERRY_API int ferry_sockaddr_parse(const char *s, union ferry_sockaddr *out);
+
+/* Formats as parse accepts it. Returns the length written (snprintf rules). */
+FERRY_API int ferry_sockaddr_format(const union ferry_sockaddr *a, char *buf, size_t len);
+
+/* True when family, address and port are equal. */
+FERRY_API bool ferry_sockaddr_equal(const union ferry_sockaddr *a, const union ferry_sockaddr *b);
+
+typedef void (*ferry_iobuf_fn)(struct ferry_iobuf *b);
+
+/*
+ * Loop configuration (SEED_SPEC §2). Fill with ferry_udp_config_init(), then
+ * change fields; a NULL config pointer means all defaults.
+ */
+struct ferry_udp_config {
+	size_t sz;		 /* sizeof(struct ferry_udp_config) */
+	size_t capacity;	 /* bytes per buffer the loop creates; default 1472 */
+	struct ferry_iobuf *init; /* first buffer and prototype; NULL: a new one of capacity
+				   * bytes. Caller keeps ownership of a given init. */
+	ferry_iobuf_fn before;	 /* after receive, before callback; default flip_lo; NULL: nothing */
+	ferry_iobuf_fn after;	 /* after callback, before next receive; default reset; NULL: nothing */
+	struct ferry_stop *stop; /* NULL: never */
+	unsigned int max_ready;	 /* iterations per readiness; default 12 */
+	size_t : 0;
+};
+#define ferry_udp_config__last_field max_ready
+
+/* Fills the defaults. */
+FERRY_API void ferry_udp_config_init(struct ferry_udp_config *config);
+
+/* Counters a loop keeps if given somewhere to keep them (opts.stats). */
+struct ferry_udp_loop_stats {
+	uint64_t iterations;	/* receive syscalls that returned data */
+	uint64_t datagrams;	/* datagrams (or reads) handed to the callback */
+	uint64_t bytes;
+	uint64_t truncated;	/* datagrams longer than their buffer (MSG_TRUNC) */
+	uint64_t wakeups;	/* readiness notifications served */
+	uint64_t yields_max_ready; /* times the loop yielded because it hit max_ready */
+	uint64_t yields_again;	/* times it yielded on EAGAIN */
+};
+
+/*
+ * Called once when a loop ends: result is FERRY_END_STOPPED,
+ * FERRY_END_CLOSED or -errno; last is the loop's current buffer (the one a
+ * _with_buffer_replacement callback last returned; for recvmmsg, bufs[0]).
+ * Buffers the loop created itself are freed right after this returns; keep
+ * none of them. Buffers the caller gave remain the caller's.
+ */
+typedef void (*ferry_udp_end_cb)(void *user, int result, struct ferry_iobuf *last);
+
+/* How and where a loop runs. Zero it, set .sz; all fields optional. */
+struct ferry_udp_loop_opts {
+	size_t sz; /* sizeof(struct ferry_udp_loop_opts) */
+	/*
+	 * NULL: the call runs the loop alone, blocking until it ends, and returns
+	 * how it ended. Non-NULL: the call registers the loop on the reactor and
+	 * returns 0; on_end reports the end. If the call returns an error, nothing
+	 * was registered and on_end is never called.
+	 */
+	struct ferry_reactor *reactor;
+	ferry_udp_end_cb on_end;
+	void *end_user;
+	struct ferry_udp_loop_stats *stats; /* caller-owned; updated while the loop runs */
+	/* recvmmsg loops only */
+	unsigned int max_count;	   /* datagrams per recvmmsg; default 65536 / capacity */
+	struct ferry_iobuf **bufs; /* max_count caller-owned buffers; default: init + new ones */
+	bool create_srcs;	   /* ferry_udp_recvmmsg_loop: pass source addresses */
+	size_t : 0;
+};
+#define ferry_udp_loop_opts__last_field create_srcs
+
+/* One datagram; buf's window is the datagram (with default before). */
+typedef void (*ferry_udp_recvfrom_cb)(void *user, struct ferry_iobuf *buf, const union ferry_sockaddr *src);
+/* The same, returning the buffer for the next receive; the callback owns buf if it returns another. */
+typedef struct ferry_iobuf *(*ferry_udp_recvfrom_replace_cb)(void *user, struct ferry_iobuf *buf,
+							     const union ferry_sockaddr *src);
+typedef void (*ferry_udp_read_cb)(void *user, struct ferry_iobuf *buf);
+typedef struct ferry_iobuf *(*ferry_udp_read_replace_cb)(void *user, struct ferry_iobuf *buf);
+
+/*
+ * The batch callback: the one shape every source calls (sockets, AF_XDP
+ * frames, shared-memory rings). bufs[0..count) hold one datagram each; srcs
+ * is NULL or srcs[i] is bufs[i]'s source. A buffer whose datagram was cut has
+ * FERRY_IOBUF_TRUNCATED in flags. The callback may replace entries of bufs:
+ * it then owns the originals and the loop uses the replacements.
+ */
+typedef void (*ferry_udp_batch_cb)(void *user, struct ferry_iobuf **bufs, const union ferry_sockaddr *srcs,
+				   unsigned int count);
+
+/*
+ * Receive loops. Each sets O_NONBLOCK on fd, receives into its buffer(s),
+ * runs before, the callback (synchronously, once per datagram or batch), then
+ * after. At most config->max_ready receives per readiness, then it yields;
+ * it yields on EAGAIN too, retries EINTR, and ends when config->stop fires
+ * (no callback after that), on end of stream / EBADF (FERRY_END_CLOSED) or
+ * any other error (-errno). The loop does not close fd.
+ *
+ * Without opts->reactor: blocks until the end and returns how it ended.
+ * With it: returns 0 once registered, or -errno (then nothing happens).
+ */
+FERRY_API int ferry_udp_recvfrom_loop(const struct ferry_udp_config *config, int fd,
+				      const struct ferry_udp_loop_opts *opts, ferry_udp_recvfrom_cb cb, void *user);
+FERRY_API int ferry_udp_recvfrom_loop_with_buffer_replacement(const struct ferry_udp_config *config, int fd,
+							      const struct ferry_udp_loop_opts *opts,
+							      ferry_udp_recvfrom_replace_cb cb, void *user);
+/* read() instead of recvfrom; works on pipes, streams, files. A read of 0 ends the loop: FERRY_END_CLOSED. */
+FERRY_API int ferry_udp_read_loop(const struct ferry_udp_config *config, int fd,
+				  const struct ferry_udp_loop_opts *opts, ferry_udp_read_cb cb, void *user);
+FERRY_API int ferry_udp_read_loop_with_buffer_replacement(const struct ferry_udp_config *config, int fd,
+							  const struct ferry_udp_loop_opts *opts,
+							  ferry_udp_read_replace_cb cb, void *user);
+/* Up to max_count datagrams per recvmmsg(); srcs only if opts->create_srcs. */
+FERRY_API int ferry_udp_recvmmsg_loop(const struct ferry_udp_config *config, int fd,
+				      const struct ferry_udp_loop_opts *opts, ferry_udp_batch_cb cb, void *user);
+/* The same, cheaper: no source addresses (srcs is always NULL). */
+FERRY_API int ferry_udp_recvmmsg_no_sources_loop(const struct ferry_udp_config *config, int fd,
+						 const struct ferry_udp_loop_opts *opts, ferry_udp_batch_cb cb,
+						 void *user);
+
+/*
+ * One non-blocking sendto(MSG_NOSIGNAL) of buf's window to dst (NULL: the
+ * connected peer). FERRY_OK: sent, window consumed. FERRY_NOT_READY: the
+ * socket had no room, window unchanged. -errno otherwise, window unchanged.
+ * The caller keeps buf.
+ */
+FERRY_API int ferry_udp_sendto_sync(int fd, struct ferry_iobuf *buf, const union ferry_sockaddr *dst);
+
+/*
+ * Like sendto_sync, but waits for writability (at most config->max_ready tries
+ * per notification) until sent (FERRY_OK), stopped (FERRY_END_STOPPED) or
+ * failed (-errno). Blocking without opts->reactor; with one, returns 0 once
+ * registered and reports through opts->on_end(end_user, result, buf). buf and
+ * dst must stay valid until then. The caller keeps buf.
+ */
+FERRY_API int ferry_udp_sendto(const struct ferry_udp_config *config, int fd, struct ferry_iobuf *buf,
+			       const union ferry_sockaddr *dst, const struct ferry_udp_loop_opts *opts);
+
+/*
+ * A new non-blocking, close-on-exec UDP socket with SO_REUSEADDR bound to
+ * addr; joins addr's group when it is multicast (on ifname if non-NULL).
+ * Returns the fd (caller owns it) or -errno.
+ */
+FERRY_API int ferry_udp_bind(const union ferry_sockaddr *addr, const char *ifname);
+
+/* A new socket on an ephemeral port of family (AF_INET, AF_INET6; 0 = AF_INET), no SO_REUSEADDR. fd or -errno. */
+FERRY_API int ferry_udp_bind_any(int family);
+
+/* SO_BINDTODEVICE. 0 or -errno. */
+FERRY_API int ferry_udp_bind_to_interface(int fd, const char *ifname);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,19 @@
+#!/bin/sh
+# Installs what ferry builds, runs and tests with: Debian 12 packages only.
+# Idempotent; needs root (or sudo). Skips apt entirely when all are present.
+set -eu
+PKGS="build-essential pkg-config clang llvm libbpf-dev libxdp-dev xdp-tools bpftool libelf-dev zlib1g-dev
+      libmnl-dev libinih-dev libsystemd-dev libcriterion-dev iproute2 kmod"
+missing=""
+for p in $PKGS; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -z "$missing" ]; then
+	echo "install-deps: all packages present"
+	exit 0
+fi
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+echo "install-deps: installing$missing"
+$SUDO apt-get update -q
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends $missing
