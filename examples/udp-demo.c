@@ -88,7 +88,7 @@ int main(int argc, char **argv)
 	alarm(5); /* never wait forever for a datagram that will not come */
 	ferry_udp_config_init(&cfg);
 	cfg.stop = d.stop;
-	printf("udp-demo: receiving with ferry_udp_recvmmsg_loop (max %u per batch)\n", 65536 / cfg.capacity);
+	printf("udp-demo: receiving with ferry_udp_recvmmsg_loop (max %zu per batch)\n", 65536 / cfg.capacity);
 	ret = ferry_udp_recvmmsg_loop(&cfg, rx, &opts, on_batch, &d);
 	alarm(0);
 	printf("udp-demo: loop ended (%s): %u of %u datagrams in %u batches\n",

@@ -2,7 +2,9 @@
 /*
  * udp-ping: sends COUNT datagrams of SIZE bytes to an echo service and checks
  * that every reply comes back byte-exact, using libferry's sendto_sync and
- * recvfrom loop. Exit 0 only if all replies arrived intact within the timeout.
+ * recvfrom loop. At most WINDOW datagrams are in flight, so neither side's
+ * socket buffer overflows. Exit 0 only if all replies arrived intact within
+ * the timeout.
  * Usage: udp-ping ADDR:PORT [COUNT [SIZE [TIMEOUT_S]]]   e.g. udp-ping 198.18.0.1:7777 10 64
  */
 #include <signal.h>
@@ -14,10 +16,13 @@
 
 #include <ferry/udp.h>
 
+#define WINDOW 32
+
 struct ping {
 	struct ferry_stop *stop;
 	union ferry_sockaddr dst;
-	unsigned int count, size, got, bad;
+	int fd, err;
+	unsigned int count, size, sent, got, bad;
 	double sent_at;
 };
 
@@ -50,6 +55,24 @@ static void fill(uint8_t *p, unsigned int size, unsigned int seq)
 	}
 }
 
+/* Sends datagram p->sent; 0 or -errno. */
+static int send_next(struct ping *p)
+{
+	uint8_t msg[65536];
+	struct ferry_iobuf b;
+	int ret;
+
+	fill(msg, p->size, p->sent);
+	ferry_iobuf_init(&b, msg, p->size);
+	do
+		ret = ferry_udp_sendto_sync(p->fd, &b, &p->dst);
+	while (ret == FERRY_NOT_READY);
+	if (ret < 0)
+		return ret;
+	p->sent++;
+	return 0;
+}
+
 static void on_reply(void *user, struct ferry_iobuf *buf, const union ferry_sockaddr *src)
 {
 	struct ping *p = user;
@@ -62,15 +85,19 @@ static void on_reply(void *user, struct ferry_iobuf *buf, const union ferry_sock
 	if (!ferry_sockaddr_equal(src, &p->dst) || ferry_iobuf_length(buf) != p->size ||
 	    memcmp(ferry_iobuf_window(buf), want, p->size))
 		p->bad++;
-	if (++p->got == p->count)
+	if (++p->got == p->count) {
 		ferry_stop_fire(p->stop);
+	} else if (p->sent < p->count) {
+		p->err = send_next(p);
+		if (p->err)
+			ferry_stop_fire(p->stop);
+	}
 }
 
 int main(int argc, char **argv)
 {
 	struct ping p = { 0 };
 	struct ferry_udp_config cfg;
-	uint8_t msg[65536];
 	char name[64];
 	int fd, ret, timeout;
 
@@ -85,7 +112,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "udp-ping: COUNT must be > 0 and SIZE <= %d\n", FERRY_UDP_DEFAULT_CAPACITY);
 		return 2;
 	}
-	fd = ferry_udp_bind_any(p.dst.sa.sa_family);
+	p.fd = fd = ferry_udp_bind_any(p.dst.sa.sa_family);
 	p.stop = alarm_stop = ferry_stop_new();
 	if (fd < 0 || !p.stop) {
 		fprintf(stderr, "udp-ping: setup: %s\n", strerror(fd < 0 ? -fd : 12));
@@ -93,30 +120,21 @@ int main(int argc, char **argv)
 	}
 	ferry_sockaddr_format(&p.dst, name, sizeof(name));
 	p.sent_at = now_us();
-	for (unsigned int i = 0; i < p.count; i++) {
-		struct ferry_iobuf b;
-
-		fill(msg, p.size, i);
-		ferry_iobuf_init(&b, msg, p.size);
-		do
-			ret = ferry_udp_sendto_sync(fd, &b, &p.dst);
-		while (ret == FERRY_NOT_READY);
-		if (ret < 0) {
-			fprintf(stderr, "udp-ping: send to %s: %s\n", name, strerror(-ret));
-			return 1;
-		}
-	}
+	while (p.sent < p.count && p.sent < WINDOW && !p.err)
+		p.err = send_next(&p);
 	signal(SIGALRM, on_alarm);
 	alarm((unsigned int)timeout);
 	ferry_udp_config_init(&cfg);
 	cfg.stop = p.stop;
 	ret = ferry_udp_recvfrom_loop(&cfg, fd, NULL, on_reply, &p);
 	alarm(0);
-	printf("udp-ping: %s: %u sent, %u replies, %u wrong, %.0f us for all\n", name, p.count, p.got, p.bad,
+	printf("udp-ping: %s: %u sent, %u replies, %u wrong, %.0f us for all\n", name, p.sent, p.got, p.bad,
 	       now_us() - p.sent_at);
 	if (ret < 0)
 		fprintf(stderr, "udp-ping: receive: %s\n", strerror(-ret));
+	if (p.err)
+		fprintf(stderr, "udp-ping: send to %s: %s\n", name, strerror(-p.err));
 	close(fd);
 	ferry_stop_free(p.stop);
-	return p.got == p.count && !p.bad ? 0 : 1;
+	return p.got == p.count && !p.bad && !p.err ? 0 : 1;
 }

@@ -29,7 +29,11 @@ typedef void (*ferry_reactor_cb)(void *user, uint32_t events);
  */
 FERRY_API struct ferry_reactor *ferry_reactor_new(void);
 
-/* Frees the reactor and every watch still on it (their callbacks are not called). NULL is ignored. */
+/*
+ * Frees the reactor and every watch still on it; their callbacks are not
+ * called. Loops still registered end without on_end and free the buffers
+ * they created. NULL is ignored.
+ */
 FERRY_API void ferry_reactor_free(struct ferry_reactor *r);
 
 /* The epoll fd: readable when ferry_reactor_run_once(r, 0) has work. Owned by r. */

@@ -95,17 +95,20 @@ struct ferry_udp_loop_opts {
 	size_t sz; /* sizeof(struct ferry_udp_loop_opts) */
 	/*
 	 * NULL: the call runs the loop alone, blocking until it ends, and returns
-	 * how it ended. Non-NULL: the call registers the loop on the reactor and
-	 * returns 0; on_end reports the end. If the call returns an error, nothing
-	 * was registered and on_end is never called.
+	 * how it ended (calling on_end first, if set). Non-NULL: the call
+	 * registers the loop on the reactor and returns 0; on_end reports the
+	 * end. If the call fails before the loop starts, nothing was registered
+	 * and on_end is never called. Free a reactor only after its loops ended.
 	 */
 	struct ferry_reactor *reactor;
 	ferry_udp_end_cb on_end;
 	void *end_user;
 	struct ferry_udp_loop_stats *stats; /* caller-owned; updated while the loop runs */
 	/* recvmmsg loops only */
-	unsigned int max_count;	   /* datagrams per recvmmsg; default 65536 / capacity */
-	struct ferry_iobuf **bufs; /* max_count caller-owned buffers; default: init + new ones */
+	unsigned int max_count;	   /* datagrams per recvmmsg; default 65536 / capacity, at most 1024 */
+	/* max_count caller-owned buffers, used in place (a callback's replacements
+	 * show in this array); default: init + new ones */
+	struct ferry_iobuf **bufs;
 	bool create_srcs;	   /* ferry_udp_recvmmsg_loop: pass source addresses */
 	size_t : 0;
 };
@@ -113,7 +116,11 @@ struct ferry_udp_loop_opts {
 
 /* One datagram; buf's window is the datagram (with default before). */
 typedef void (*ferry_udp_recvfrom_cb)(void *user, struct ferry_iobuf *buf, const union ferry_sockaddr *src);
-/* The same, returning the buffer for the next receive; the callback owns buf if it returns another. */
+/*
+ * The same, returning the buffer for the next receive. Returning another
+ * buffer hands buf to the callback and the returned one stays the caller's
+ * (the loop never frees a replacement). Returning NULL ends the loop with -EINVAL.
+ */
 typedef struct ferry_iobuf *(*ferry_udp_recvfrom_replace_cb)(void *user, struct ferry_iobuf *buf,
 							     const union ferry_sockaddr *src);
 typedef void (*ferry_udp_read_cb)(void *user, struct ferry_iobuf *buf);
