@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Hand-built Ethernet frames for the XDP program's tests (test_bpf_prog.c
+ * runs them with BPF_PROG_TEST_RUN, test_xdp_attach.c writes them on a veth).
+ * Every field can be made wrong on purpose.
+ */
+#ifndef FERRY_TEST_BPF_FRAMES_H
+#define FERRY_TEST_BPF_FRAMES_H
+
+#include <arpa/inet.h>
+#include <stdint.h>
+#include <string.h>
+
+#define FT_MAX 512
+
+struct ft_spec {
+	int family;		/* 4 or 6; 0: a bare ethertype with l4_len bytes after it */
+	uint16_t ethertype;	/* family 0 only */
+	uint16_t vlan[2];	/* TPIDs of up to two tags, 0 = none */
+	const char *dst, *src;	/* addresses; defaults 198.18.0.1 / 2001:2::1 and the peer's */
+	uint16_t dport;
+	uint8_t proto;		/* IPv4 protocol / IPv6 next header; 0 = UDP unless proto_set */
+	uint8_t proto_set;	/* write proto as given, even 0 (IPv6 hop-by-hop) */
+	unsigned int ihl;	/* IPv4 header length in words, 0 = 5 (options are NOPs) */
+	unsigned int ihl_field; /* when set, written instead of ihl (a lie) */
+	uint8_t version;	/* when set, written instead of 4/6 */
+	uint16_t frag_off;	/* IPv4 flags+offset, host order */
+	unsigned int payload;	/* bytes after the UDP header */
+	int ip_len_delta;	/* added to tot_len / payload_len */
+	int udp_len_delta;	/* added to the UDP length */
+	unsigned int l4_len;	/* bytes of the layer-4 header, 0 = 8 */
+	unsigned int cut;	/* when set, the frame is cut to this many bytes */
+	unsigned int pad_to;	/* when set, zero padding up to this many bytes */
+	const uint8_t *dmac, *smac;
+};
+
+static inline uint16_t ft_csum(const uint8_t *p, size_t n)
+{
+	uint32_t s = 0;
+
+	for (size_t i = 0; i + 1 < n; i += 2)
+		s += (uint32_t)(p[i] << 8 | p[i + 1]);
+	if (n & 1)
+		s += (uint32_t)p[n - 1] << 8;
+	while (s >> 16)
+		s = (s & 0xffff) + (s >> 16);
+	return (uint16_t)~s;
+}
+
+static inline void ft_put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+/* Builds the frame into out[FT_MAX]; returns its length. */
+static inline size_t ft_build(const struct ft_spec *s, uint8_t *out)
+{
+	static const uint8_t dmac0[6] = {0x02, 0, 0, 0, 0, 1}, smac0[6] = {0x02, 0, 0, 0, 0, 2};
+	unsigned int ihl = s->ihl ? s->ihl : 5, l4 = s->l4_len ? s->l4_len : 8;
+	uint8_t proto = s->proto || s->proto_set ? s->proto : 17;
+	size_t n = 0, ip, l4off, iplen, end;
+
+	memset(out, 0, FT_MAX);
+	memcpy(out, s->dmac ? s->dmac : dmac0, 6);
+	memcpy(out + 6, s->smac ? s->smac : smac0, 6);
+	n = 12;
+	for (int i = 0; i < 2 && s->vlan[i]; i++) {
+		ft_put16(out + n, s->vlan[i]);
+		ft_put16(out + n + 2, (uint16_t)(100 + i)); /* TCI: VLAN id */
+		n += 4;
+	}
+	ft_put16(out + n, s->family == 4 ? 0x0800 : s->family == 6 ? 0x86dd : s->ethertype);
+	n += 2;
+	ip = n;
+	if (s->family == 4) {
+		n += ihl * 4;
+		l4off = n;
+		iplen = ihl * 4 + l4 + s->payload;
+		out[ip] = (uint8_t)((s->version ? s->version : 4) << 4 | ((s->ihl_field ? s->ihl_field : ihl) & 0xf));
+		ft_put16(out + ip + 2, (uint16_t)((int)iplen + s->ip_len_delta));
+		ft_put16(out + ip + 4, 0x1234);
+		ft_put16(out + ip + 6, s->frag_off);
+		out[ip + 8] = 64;
+		out[ip + 9] = proto;
+		inet_pton(AF_INET, s->src ? s->src : "198.18.0.2", out + ip + 12);
+		inet_pton(AF_INET, s->dst ? s->dst : "198.18.0.1", out + ip + 16);
+		for (unsigned int i = 20; i < ihl * 4; i++)
+			out[ip + i] = 1; /* NOP options */
+		ft_put16(out + ip + 10, ft_csum(out + ip, ihl * 4));
+	} else if (s->family == 6) {
+		n += 40;
+		l4off = n;
+		iplen = l4 + s->payload;
+		out[ip] = (uint8_t)((s->version ? s->version : 6) << 4);
+		ft_put16(out + ip + 4, (uint16_t)((int)iplen + s->ip_len_delta));
+		out[ip + 6] = proto;
+		out[ip + 7] = 64;
+		inet_pton(AF_INET6, s->src ? s->src : "2001:2::2", out + ip + 8);
+		inet_pton(AF_INET6, s->dst ? s->dst : "2001:2::1", out + ip + 24);
+	} else {
+		l4off = n;
+	}
+	/* layer 4: a UDP header (for other protocols, just bytes), then payload */
+	ft_put16(out + l4off, 40000);
+	ft_put16(out + l4off + 2, s->dport);
+	ft_put16(out + l4off + 4, (uint16_t)((int)(l4 + s->payload) + s->udp_len_delta));
+	end = l4off + l4;
+	for (unsigned int i = 0; i < s->payload; i++)
+		out[end + i] = (uint8_t)('a' + i % 26);
+	end += s->payload;
+	if (s->pad_to > end)
+		end = s->pad_to;
+	if (s->cut)
+		end = s->cut;
+	return end;
+}
+
+#endif
