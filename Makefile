@@ -143,7 +143,7 @@ $(TESTS): $(TEST_OBJS) $(DAEMON_A) $(LIB_A) $(FERRYD) $(BPF_OBJ)
 # The tests find ferryd through FERRY_BUILD.
 test: all
 	$(Q)sh tests/check-abi.sh $(LIB_SO) $(LIB_MAP) libclient/include/ferry
-	FERRY_BUILD=$(abspath $(O)) $(TESTS) $(TEST_ARGS)
+	FERRY_BUILD=$(abspath $(O)) SANITIZE=$(SANITIZE) sh tests/run-tests.sh $(TESTS) $(TEST_ARGS)
 
 check:
 	$(Q)$(MAKE) --no-print-directory O=build/san SANITIZE=1 test
