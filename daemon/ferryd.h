@@ -57,18 +57,33 @@ struct ferryd_stats {
 	uint64_t rx_bad_header; /* AF_XDP: frame the engine could not parse (the program should not send these) */
 	uint64_t rx_no_service; /* AF_XDP: frame for no configured service */
 	uint64_t rx_fill_empty; /* AF_XDP: times the fill ring could not be topped up (no free frame) */
+	uint64_t rx_via_socket; /* AF_XDP: the kernel delivered it on the service socket (fragments); in rx_packets too */
 	uint64_t tx_packets, tx_bytes;
 	uint64_t tx_no_frame;	/* AF_XDP: no free UMEM frame for a send */
 	uint64_t tx_ring_full;	/* AF_XDP: TX ring had no room */
 	uint64_t tx_neigh_miss; /* AF_XDP: next hop unresolved: queued, or sent by socket */
-	uint64_t tx_via_socket; /* sent through a plain socket instead */
-	uint64_t tx_too_big;	/* payload + headers larger than a frame / MTU */
+	uint64_t tx_via_socket; /* AF_XDP: sent by the kernel instead (next hop unresolved, larger than a frame or the MTU) */
+	uint64_t tx_too_big;	/* refused as too big (EMSGSIZE) even by the kernel's path */
 	uint64_t tx_errors;	/* other send failures, e.g. sendmmsg errors */
 	uint64_t tx_dropped;	/* datagrams given up on (every one also counted by reason above) */
 	uint64_t kicks;		/* wake-up syscalls made (need_wakeup) */
 	/* AF_XDP frame accounting: where every UMEM frame is now. The sum is frames_total. */
 	uint64_t frames_total, frames_free, frames_kernel, frames_user, frames_tx;
 };
+
+/* Every field of struct ferryd_stats by name, in declaration order: the one
+ * list that printing (and later ferryctl, Prometheus) walks. */
+struct ferryd_stat_field {
+	const char *name;
+	size_t offset;
+};
+extern const struct ferryd_stat_field ferryd_stat_fields[];
+extern const unsigned int ferryd_stat_nfields;
+
+static inline uint64_t ferryd_stat_get(const struct ferryd_stats *s, unsigned int i)
+{
+	return *(const uint64_t *)((const char *)s + ferryd_stat_fields[i].offset);
+}
 
 struct ferryd_engine;
 
@@ -89,6 +104,11 @@ struct ferryd_engine_ops {
 	/* Stops receiving, sends what is queued, waits (bounded) for completions. */
 	void (*drain)(struct ferryd_engine *e);
 	void (*free)(struct ferryd_engine *e);
+	/* Optional (NULL: nothing to check): what ferryd_engine_check_frames() returns. */
+	int (*check_frames)(struct ferryd_engine *e);
+	/* Optional (NULL: no XDP program): its counters, out[FERRY_XDP_NCOUNTERS]
+	 * (ferryd_prog_counters()). 0 or -errno. */
+	int (*xdp_counters)(struct ferryd_engine *e, uint64_t *out);
 };
 
 struct ferryd_engine {
