@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: MIT */
+/* ferryd's built-in handlers, in the one batch-callback shape every engine calls. */
+#include <string.h>
+
+#include "ferryd.h"
+#include "handlers.h"
+
+static void account(struct ferryd_handler_ctx *ctx, struct ferry_iobuf **bufs, unsigned int count)
+{
+	uint64_t bytes = 0;
+
+	for (unsigned int i = 0; i < count; i++)
+		bytes += ferry_iobuf_length(bufs[i]);
+	ctx->datagrams += count;
+	ctx->bytes += bytes;
+}
+
+static void count_cb(void *user, struct ferry_iobuf **bufs, const union ferry_sockaddr *srcs, unsigned int count)
+{
+	struct ferryd_handler_slot *slot = user;
+
+	account(slot->ctx, bufs, count);
+}
+
+static void echo_cb(void *user, struct ferry_iobuf **bufs, const union ferry_sockaddr *srcs, unsigned int count)
+{
+	struct ferryd_handler_slot *slot = user;
+	struct ferryd_handler_ctx *ctx = slot->ctx;
+	struct ferryd_engine *e = ctx->engine;
+	unsigned int sent;
+
+	account(ctx, bufs, count);
+	if (!e || !srcs || !count)
+		return;
+	/* The engine copies or sends before it returns, so the batch stays ours
+	 * (and the engine's loop reuses it); what it refuses it counts by reason. */
+	sent = e->ops->send(e, slot->svc, bufs, srcs, count);
+	if (sent < count)
+		ctx->echo_short += count - sent;
+}
+
+void ferryd_handlers_install(struct ferryd_handler_ctx *ctx, enum ferryd_handler kind, struct ferryd_service *svcs,
+			     unsigned int nsvc)
+{
+	ferry_udp_batch_cb cb = kind == FERRYD_HANDLER_ECHO ? echo_cb : count_cb;
+
+	memset(ctx, 0, sizeof(*ctx));
+	ctx->kind = kind;
+	for (unsigned int i = 0; i < nsvc && i < FERRY_MAX_SERVICES; i++) {
+		ctx->slots[i].ctx = ctx;
+		ctx->slots[i].svc = &svcs[i];
+		svcs[i].cb = cb;
+		svcs[i].user = &ctx->slots[i];
+	}
+}

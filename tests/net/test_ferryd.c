@@ -1,0 +1,779 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ferryd end to end: the real binary in the fixture's host namespace, traffic
+ * from the peer namespace. Echo (both engines, both families, edge sizes),
+ * the kernel's own traffic beside XDP, a counted burst, the socket fallback,
+ * and clean detach on SIGTERM and after SIGKILL.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <netinet/icmp6.h>
+#include <netinet/in.h>
+#include <netinet/ip.h>
+#include <netinet/ip_icmp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+
+#include "netns.h"
+
+#define ECHO_PORT 9000
+#define TCP_PORT 9100
+#define UDP_OTHER_PORT 9200
+#define READY_TIMEOUT_MS 15000
+#define EXIT_TIMEOUT_MS 10000
+#define LOG_MAX (1 << 20)
+
+/* What one test runs: the namespaces, ferryd's pid, its log (stdout and stderr). */
+static struct {
+	struct ferry_testns ns;
+	pid_t pid;
+	char log[128];
+	int status; /* ferryd's wait status once reaped */
+} fx = {.pid = -1};
+
+static char logbuf[LOG_MAX];
+
+static void teardown(void)
+{
+	if (fx.pid > 0) {
+		kill(fx.pid, SIGKILL);
+		waitpid(fx.pid, NULL, 0);
+		fx.pid = -1;
+	}
+	ferry_testns_teardown(&fx.ns);
+	if (fx.log[0])
+		unlink(fx.log);
+	fx.log[0] = '\0';
+}
+
+static void env_up(void)
+{
+	int err;
+
+	if (!ferry_test_is_root())
+		cr_skip_test("needs root for network namespaces and XDP");
+	err = ferry_testns_setup(&fx.ns);
+	cr_assert_eq(err, 0, "expected the namespace fixture to come up, got %s", strerror(-err));
+	fx.pid = -1;
+}
+
+static const char *ferryd_path(void)
+{
+	static char path[512];
+	const char *b = getenv("FERRY_BUILD");
+
+	snprintf(path, sizeof(path), "%s/ferryd", b && *b ? b : "build");
+	return path;
+}
+
+/* The whole log so far (NUL-terminated; cut at LOG_MAX). */
+static const char *read_log(void)
+{
+	ssize_t n = 0;
+	int fd = open(fx.log, O_RDONLY | O_CLOEXEC);
+
+	logbuf[0] = '\0';
+	if (fd < 0)
+		return logbuf;
+	for (;;) {
+		ssize_t r = read(fd, logbuf + n, sizeof(logbuf) - 1 - (size_t)n);
+
+		if (r <= 0)
+			break;
+		n += r;
+	}
+	close(fd);
+	logbuf[n] = '\0';
+	return logbuf;
+}
+
+/* Starts ferryd in the host namespace with args (NULL-terminated) appended; does not wait. */
+static void spawn_ferryd(const char *const *args)
+{
+	char *argv[64];
+	unsigned int n = 0;
+	pid_t pid;
+
+	static unsigned int seq;
+
+	if (!fx.log[0])
+		snprintf(fx.log, sizeof(fx.log), "/tmp/ferryt-ferryd-%d-%u.log", (int)getpid(), seq++);
+	argv[n++] = (char *)ferryd_path();
+	for (; *args && n < 63; args++)
+		argv[n++] = (char *)*args;
+	argv[n] = NULL;
+	cr_assert_eq(access(argv[0], X_OK), 0, "expected an executable ferryd at %s (set FERRY_BUILD)", argv[0]);
+	pid = fork();
+	cr_assert_geq(pid, 0, "fork failed: %s", strerror(errno));
+	if (pid == 0) {
+		sigset_t none;
+		int fd;
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		if (ferry_testns_enter(&fx.ns, FERRY_TESTNS_HOST))
+			_exit(126);
+		fd = open(fx.log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		if (fd < 0)
+			_exit(126);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	fx.pid = pid;
+}
+
+/* Reaps ferryd if it has exited: true then, with fx.status set. */
+static bool reaped(void)
+{
+	if (fx.pid <= 0)
+		return true;
+	if (waitpid(fx.pid, &fx.status, WNOHANG) == fx.pid) {
+		fx.pid = -1;
+		return true;
+	}
+	return false;
+}
+
+/* Waits until ferryd logs "ready": 0; or it exited first: -1 (fx.status set). */
+static int wait_ready(void)
+{
+	uint64_t deadline = ferry_test_now_ms() + READY_TIMEOUT_MS;
+
+	while (ferry_test_now_ms() < deadline) {
+		if (strstr(read_log(), "ferryd: ready"))
+			return 0;
+		if (reaped())
+			return -1;
+		usleep(20000);
+	}
+	cr_assert_fail("expected ferryd to log 'ferryd: ready' within %d ms; log:\n%s", READY_TIMEOUT_MS, read_log());
+	return -1;
+}
+
+static void start_ferryd(const char *const *args)
+{
+	spawn_ferryd(args);
+	cr_assert_eq(wait_ready(), 0, "expected ferryd to start, it exited (status 0x%x); log:\n%s", fx.status,
+		     read_log());
+}
+
+/* Waits (bounded) for ferryd to exit; returns its wait status. */
+static int wait_exit(void)
+{
+	uint64_t deadline = ferry_test_now_ms() + EXIT_TIMEOUT_MS;
+
+	while (ferry_test_now_ms() < deadline) {
+		if (reaped())
+			return fx.status;
+		usleep(10000);
+	}
+	cr_assert_fail("expected ferryd to exit within %d ms; log:\n%s", EXIT_TIMEOUT_MS, read_log());
+	return -1;
+}
+
+static unsigned int count_stats_lines(const char *log)
+{
+	unsigned int n = 0;
+
+	for (const char *p = log; (p = strstr(p, "\nstats ")); p++)
+		n++;
+	return n + (strncmp(log, "stats ", 6) == 0);
+}
+
+/* The value of key in the last stats line of the log; -1 if absent. */
+static int64_t stats_value(const char *log, const char *key)
+{
+	const char *line = NULL, *p;
+	char pat[64];
+	size_t len;
+
+	for (p = log; (p = strstr(p, "stats ")); p++)
+		if (p == log || p[-1] == '\n')
+			line = p;
+	if (!line)
+		return -1;
+	len = strcspn(line, "\n");
+	snprintf(pat, sizeof(pat), " %s=", key);
+	for (p = line; (p = strstr(p, pat)) && p < line + len; p++)
+		return strtoll(p + strlen(pat), NULL, 10);
+	return -1;
+}
+
+/* SIGUSR1, then waits for the new stats line; returns key's value. */
+static int64_t ask_stats(const char *key)
+{
+	unsigned int before = count_stats_lines(read_log());
+	uint64_t deadline = ferry_test_now_ms() + 3000;
+
+	cr_assert_eq(kill(fx.pid, SIGUSR1), 0, "expected to signal ferryd");
+	while (ferry_test_now_ms() < deadline) {
+		const char *log = read_log();
+
+		if (count_stats_lines(log) > before)
+			return stats_value(log, key);
+		usleep(10000);
+	}
+	cr_assert_fail("expected a stats line after SIGUSR1; log:\n%s", read_log());
+	return -1;
+}
+
+/* Runs cmd (sh), returns its exit status and its stdout in out. */
+static int capture(char *out, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int capture(char *out, size_t len, const char *fmt, ...)
+{
+	char cmd[512];
+	size_t n = 0;
+	va_list ap;
+	FILE *f;
+	int st;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	out[0] = '\0';
+	f = popen(cmd, "r");
+	if (!f)
+		return -1;
+	while (n + 1 < len) {
+		size_t r = fread(out + n, 1, len - 1 - n, f);
+
+		if (!r)
+			break;
+		n += r;
+	}
+	out[n] = '\0';
+	st = pclose(f);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static bool xdp_attached(void)
+{
+	char out[4096];
+
+	capture(out, sizeof(out), "ip -n %s link show " FERRY_TESTNS_HOST_IF, fx.ns.host);
+	return strstr(out, "xdp") != NULL;
+}
+
+static int wait_readable(int fd, int timeout_ms)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+
+	return poll(&p, 1, timeout_ms);
+}
+
+/* A UDP socket of family in the current namespace on an ephemeral port. */
+static int udp_socket(int family)
+{
+	int fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	cr_assert_geq(fd, 0, "expected a UDP socket: %s", strerror(errno));
+	return fd;
+}
+
+/*
+ * From the peer: sends len bytes to the host's service and expects them back,
+ * byte-exact, from the service's own address and port. A kernel UDP socket
+ * accepts the reply only if its checksum is right. Up to 3 tries of 1 s.
+ */
+static void expect_echo(int family, uint16_t port, size_t len)
+{
+	union ferry_sockaddr dst, from;
+	socklen_t fromlen;
+	uint8_t out[2048], in[2048];
+	int fd = udp_socket(family), got = -1;
+	char want[64], saw[64];
+
+	ferry_testns_addr(FERRY_TESTNS_HOST, family, port, &dst);
+	for (size_t i = 0; i < len; i++)
+		out[i] = (uint8_t)(i * 7 + len);
+	for (int attempt = 0; attempt < 3 && got < 0; attempt++) {
+		ssize_t r = sendto(fd, out, len, 0, &dst.sa, ferry_sockaddr_len(&dst));
+
+		cr_assert_eq(r, (ssize_t)len, "expected to send %zu bytes: %s", len, strerror(errno));
+		while (wait_readable(fd, 1000) > 0) {
+			fromlen = sizeof(from);
+			r = recvfrom(fd, in, sizeof(in), MSG_DONTWAIT, &from.sa, &fromlen);
+			if (r < 0)
+				break;
+			got = (int)r;
+			break;
+		}
+	}
+	ferry_sockaddr_format(&dst, want, sizeof(want));
+	cr_assert_geq(got, 0, "expected an echo of %zu bytes from %s within 3 tries; ferryd log:\n%s", len, want,
+		      read_log());
+	ferry_sockaddr_format(&from, saw, sizeof(saw));
+	cr_assert_eq((size_t)got, len, "expected %zu bytes back from %s, got %d", len, want, got);
+	cr_assert_eq(memcmp(in, out, len), 0, "expected the echo of %zu bytes to be byte-exact", len);
+	cr_assert(ferry_sockaddr_equal(&from, &dst), "expected the echo to come from %s, it came from %s", want, saw);
+	close(fd);
+}
+
+/* ------------------------------------------------------------------ echo */
+
+/* Arrays, not pointers: Criterion hands parameters to a freshly started worker. */
+struct echo_case {
+	char mode[8];
+	int family;
+};
+
+static struct echo_case echo_cases[] = {
+	{"socket", AF_INET},
+	{"socket", AF_INET6},
+	{"xdp", AF_INET},
+	{"xdp", AF_INET6},
+};
+
+ParameterizedTestParameters(ferryd_echo, payload_sizes)
+{
+	return cr_make_param_array(struct echo_case, echo_cases, sizeof(echo_cases) / sizeof(echo_cases[0]));
+}
+
+/* The two services every echo test configures. */
+#define ECHO_SERVICES "--service", "e4=198.18.0.1:9000", "--service", "e6=[2001:2::1]:9000"
+
+ParameterizedTest(struct echo_case *c, ferryd_echo, payload_sizes, .fini = teardown, .timeout = 90)
+{
+	/*
+	 * 1472: the largest datagram of one 1500-byte IPv4 packet. Over IPv6 it is
+	 * 1520 bytes on the wire: the peer fragments it, the XDP program passes the
+	 * fragments to the kernel, and ferryd in xdp mode must still receive it (on
+	 * its service socket) and echo it (the kernel fragments the reply).
+	 */
+	size_t sizes[] = {0, 1, 18, 1472};
+	const char *args[] = {"--interface", FERRY_TESTNS_HOST_IF, "--mode", c->mode, "--handler", "echo",
+			      ECHO_SERVICES, NULL};
+
+	env_up();
+	start_ferryd(args);
+	cr_assert(strstr(read_log(), c->mode[0] == 'x' ? "xdp" : "socket mode"),
+		  "expected ferryd to describe the %s engine; log:\n%s", c->mode, read_log());
+	cr_assert_eq(ferry_testns_enter(&fx.ns, FERRY_TESTNS_PEER), 0, "expected to enter the peer namespace");
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
+		expect_echo(c->family, ECHO_PORT, sizes[i]);
+	cr_assert_eq(ask_stats("rx_packets"), ask_stats("tx_packets"),
+		     "expected every datagram received to be echoed; log:\n%s", read_log());
+	cr_assert_eq(ask_stats("tx_dropped"), 0, "expected no datagram dropped; log:\n%s", read_log());
+	if (c->mode[0] == 'x' && c->family == AF_INET6) {
+		/* the 1472-byte one came in fragments through the kernel and went back through it */
+		cr_assert_geq(ask_stats("rx_via_socket"), 1, "expected the fragmented datagram counted in "
+			      "rx_via_socket; log:\n%s", read_log());
+		cr_assert_geq(ask_stats("tx_via_socket"), 1, "expected its reply counted in tx_via_socket; log:\n%s",
+			      read_log());
+		cr_assert_geq(ask_stats("xdp_pass_fragment"), 2, "expected the XDP program to pass >= 2 fragments "
+			      "to the kernel; log:\n%s", read_log());
+	} else {
+		cr_assert_eq(ask_stats("rx_via_socket"), 0, "expected every datagram by %s alone; log:\n%s",
+			     c->mode[0] == 'x' ? "AF_XDP" : "the socket engine", read_log());
+	}
+	kill(fx.pid, SIGTERM);
+	cr_assert_eq(wait_exit(), 0, "expected ferryd to exit 0 on SIGTERM; log:\n%s", read_log());
+}
+
+/* ------------------------------------------------------ kernel traffic */
+
+static uint16_t icmp_csum(const void *p, size_t len)
+{
+	const uint8_t *b = p;
+	uint32_t sum = 0;
+
+	for (size_t i = 0; i + 1 < len; i += 2)
+		sum += (uint32_t)(b[i] << 8 | b[i + 1]);
+	if (len & 1)
+		sum += (uint32_t)b[len - 1] << 8;
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return htons((uint16_t)~sum);
+}
+
+/*
+ * Our own "ping -c count -W 1" (iputils is not installed on a fresh machine):
+ * ICMP/ICMPv6 echo requests on a raw socket in the current namespace.
+ * Returns how many replies came back, each within timeout_ms.
+ */
+static int ping(int family, const char *dst_str, int count, int timeout_ms)
+{
+	uint16_t id = (uint16_t)(getpid() ^ (uint16_t)ferry_test_now_ms());
+	union ferry_sockaddr dst;
+	int fd, replies = 0;
+
+	memset(&dst, 0, sizeof(dst));
+	dst.sa.sa_family = (sa_family_t)family;
+	if (family == AF_INET)
+		inet_pton(AF_INET, dst_str, &dst.in4.sin_addr);
+	else
+		inet_pton(AF_INET6, dst_str, &dst.in6.sin6_addr);
+	fd = socket(family, SOCK_RAW | SOCK_CLOEXEC, family == AF_INET ? IPPROTO_ICMP : IPPROTO_ICMPV6);
+	cr_assert_geq(fd, 0, "expected a raw ICMP socket: %s", strerror(errno));
+	for (int seq = 1; seq <= count; seq++) {
+		uint8_t pkt[64], in[1500];
+		uint64_t deadline = ferry_test_now_ms() + (uint64_t)timeout_ms;
+
+		memset(pkt, 0xab, sizeof(pkt));
+		pkt[0] = family == AF_INET ? ICMP_ECHO : ICMP6_ECHO_REQUEST;
+		pkt[1] = 0;
+		pkt[2] = pkt[3] = 0;
+		memcpy(pkt + 4, &id, 2);
+		pkt[6] = (uint8_t)(seq >> 8);
+		pkt[7] = (uint8_t)seq;
+		if (family == AF_INET) {
+			uint16_t c = icmp_csum(pkt, sizeof(pkt));
+
+			memcpy(pkt + 2, &c, 2);
+		} /* ICMPv6: the kernel computes the checksum of raw ICMPv6 sockets */
+		cr_assert_eq(sendto(fd, pkt, sizeof(pkt), 0, &dst.sa, ferry_sockaddr_len(&dst)), (ssize_t)sizeof(pkt),
+			     "expected to send an echo request to %s: %s", dst_str, strerror(errno));
+		while (ferry_test_now_ms() < deadline) {
+			ssize_t r;
+			const uint8_t *icmp = in;
+
+			if (wait_readable(fd, (int)(deadline - ferry_test_now_ms())) <= 0)
+				break;
+			r = recv(fd, in, sizeof(in), MSG_DONTWAIT);
+			if (r <= 0)
+				continue;
+			if (family == AF_INET) {
+				size_t ihl = (size_t)(in[0] & 0xf) * 4;
+
+				if ((size_t)r < ihl + 8)
+					continue;
+				icmp = in + ihl;
+				r -= (ssize_t)ihl;
+			}
+			if (r >= 8 && icmp[0] == (family == AF_INET ? ICMP_ECHOREPLY : ICMP6_ECHO_REPLY) &&
+			    !memcmp(icmp + 4, &id, 2) && icmp[6] == (uint8_t)(seq >> 8) && icmp[7] == (uint8_t)seq) {
+				replies++;
+				break;
+			}
+		}
+	}
+	close(fd);
+	return replies;
+}
+
+/* A TCP connection from the peer to a listener of the host, with a few bytes across. */
+static void expect_tcp(int family, uint16_t port)
+{
+	union ferry_sockaddr a;
+	int lfd, cfd, afd, one = 1, soerr = -1;
+	socklen_t sl = sizeof(soerr);
+	struct pollfd p;
+	char buf[16] = "";
+
+	cr_assert_eq(ferry_testns_enter(&fx.ns, FERRY_TESTNS_HOST), 0, "expected to enter the host namespace");
+	ferry_testns_addr(FERRY_TESTNS_HOST, family, port, &a);
+	lfd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	cr_assert_eq(bind(lfd, &a.sa, ferry_sockaddr_len(&a)), 0, "expected a TCP listener on the host: %s",
+		     strerror(errno));
+	cr_assert_eq(listen(lfd, 4), 0, "expected listen to work");
+	cr_assert_eq(ferry_testns_enter(&fx.ns, FERRY_TESTNS_PEER), 0, "expected to enter the peer namespace");
+	cfd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	connect(cfd, &a.sa, ferry_sockaddr_len(&a));
+	p = (struct pollfd){.fd = cfd, .events = POLLOUT};
+	cr_assert_eq(poll(&p, 1, 3000), 1, "expected the TCP connect from the peer to finish within 3 s");
+	getsockopt(cfd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
+	cr_assert_eq(soerr, 0, "expected the TCP connect to succeed, got %s", strerror(soerr));
+	cr_assert_eq(wait_readable(lfd, 3000), 1, "expected the host's listener to see the connection");
+	afd = accept(lfd, NULL, NULL);
+	cr_assert_geq(afd, 0, "expected accept to work: %s", strerror(errno));
+	cr_assert_eq(send(cfd, "ferry", 5, MSG_NOSIGNAL), 5, "expected to send over TCP");
+	cr_assert_eq(wait_readable(afd, 3000), 1, "expected the bytes to arrive over TCP");
+	cr_assert_eq(recv(afd, buf, sizeof(buf), 0), 5, "expected 5 bytes over TCP");
+	cr_assert_eq(memcmp(buf, "ferry", 5), 0, "expected the bytes sent over TCP");
+	close(afd);
+	close(cfd);
+	close(lfd);
+}
+
+/* UDP from the peer to a host port that is no service: the kernel delivers it, and the answer comes back. */
+static void expect_kernel_udp(int family, uint16_t port)
+{
+	union ferry_sockaddr a, from;
+	socklen_t fl = sizeof(from);
+	int hfd, pfd;
+	char buf[16] = "";
+
+	cr_assert_eq(ferry_testns_enter(&fx.ns, FERRY_TESTNS_HOST), 0, "expected to enter the host namespace");
+	ferry_testns_addr(FERRY_TESTNS_HOST, family, port, &a);
+	hfd = udp_socket(family);
+	cr_assert_eq(bind(hfd, &a.sa, ferry_sockaddr_len(&a)), 0, "expected a UDP socket on the host: %s",
+		     strerror(errno));
+	cr_assert_eq(ferry_testns_enter(&fx.ns, FERRY_TESTNS_PEER), 0, "expected to enter the peer namespace");
+	pfd = udp_socket(family);
+	cr_assert_eq(sendto(pfd, "kernel", 6, 0, &a.sa, ferry_sockaddr_len(&a)), 6, "expected to send UDP");
+	cr_assert_eq(wait_readable(hfd, 2000), 1, "expected the kernel socket on port %u to get the datagram", port);
+	cr_assert_eq(recvfrom(hfd, buf, sizeof(buf), 0, &from.sa, &fl), 6, "expected 6 bytes");
+	cr_assert_eq(sendto(hfd, "back", 4, 0, &from.sa, fl), 4, "expected to answer");
+	cr_assert_eq(wait_readable(pfd, 2000), 1, "expected the answer to reach the peer");
+	cr_assert_eq(recv(pfd, buf, sizeof(buf), 0), 4, "expected the 4-byte answer");
+	close(hfd);
+	close(pfd);
+}
+
+struct mode_case {
+	char mode[8];
+};
+
+static struct mode_case mode_cases[] = {{"xdp"}, {"socket"}};
+
+ParameterizedTestParameters(ferryd_kernel, traffic_beside_ferryd)
+{
+	return cr_make_param_array(struct mode_case, mode_cases, sizeof(mode_cases) / sizeof(mode_cases[0]));
+}
+
+ParameterizedTest(struct mode_case *c, ferryd_kernel, traffic_beside_ferryd, .fini = teardown, .timeout = 90)
+{
+	const char *args[] = {"--interface", FERRY_TESTNS_HOST_IF, "--mode", c->mode, "--handler", "echo",
+			      ECHO_SERVICES, NULL};
+	char out[4096];
+
+	env_up();
+	start_ferryd(args);
+	cr_assert_eq(xdp_attached(), c->mode[0] == 'x', "expected an XDP program on fh0 exactly in xdp mode");
+
+	/* ping both ways of addressing, then again after the peer forgets the host's MAC (ARP / ND). */
+	cr_assert_eq(ferry_testns_enter(&fx.ns, FERRY_TESTNS_PEER), 0, "expected to enter the peer namespace");
+	cr_assert_eq(ping(AF_INET, FERRY_TESTNS_HOST4, 2, 1000), 2, "expected 2 of 2 IPv4 pings answered");
+	cr_assert_eq(ping(AF_INET6, FERRY_TESTNS_HOST6, 2, 1000), 2, "expected 2 of 2 IPv6 pings answered");
+	cr_assert_eq(ferry_testns_run(&fx.ns, FERRY_TESTNS_PEER,
+				      "ip neigh del " FERRY_TESTNS_HOST4 " dev " FERRY_TESTNS_PEER_IF " && "
+				      "ip -6 neigh del " FERRY_TESTNS_HOST6 " dev " FERRY_TESTNS_PEER_IF),
+		     0, "expected to flush the peer's neighbour entries for the host");
+	cr_assert_eq(ping(AF_INET, FERRY_TESTNS_HOST4, 2, 1000), 2, "expected 2 of 2 IPv4 pings after ARP");
+	cr_assert_eq(ping(AF_INET6, FERRY_TESTNS_HOST6, 2, 1000), 2, "expected 2 of 2 IPv6 pings after ND");
+	capture(out, sizeof(out), "ip -n %s neigh show dev " FERRY_TESTNS_PEER_IF, fx.ns.peer);
+	cr_assert(strstr(out, FERRY_TESTNS_HOST4 " lladdr"), "expected ARP to have resolved the host: %s", out);
+	cr_assert(strstr(out, FERRY_TESTNS_HOST6 " lladdr"), "expected ND to have resolved the host: %s", out);
+	cr_assert_not(strstr(out, "PERMANENT"), "expected the entries to be learnt, not the fixture's: %s", out);
+
+	expect_tcp(AF_INET, TCP_PORT);
+	expect_tcp(AF_INET6, TCP_PORT);
+	expect_kernel_udp(AF_INET, UDP_OTHER_PORT);
+	expect_kernel_udp(AF_INET6, UDP_OTHER_PORT);
+
+	/* and ferryd still serves its own port */
+	cr_assert_eq(ferry_testns_enter(&fx.ns, FERRY_TESTNS_PEER), 0, "expected to enter the peer namespace");
+	expect_echo(AF_INET, ECHO_PORT, 18);
+	expect_echo(AF_INET6, ECHO_PORT, 18);
+	kill(fx.pid, SIGTERM);
+	cr_assert_eq(wait_exit(), 0, "expected ferryd to exit 0 on SIGTERM; log:\n%s", read_log());
+}
+
+/* --------------------------------------------------------------- burst */
+
+#define BURST_COUNT 100000
+#define BURST_PPS 40000
+#define BURST_BATCH 32
+#define BURST_TIME_MS 20000
+
+ParameterizedTestParameters(ferryd_burst, every_datagram_counted)
+{
+	return cr_make_param_array(struct mode_case, mode_cases, sizeof(mode_cases) / sizeof(mode_cases[0]));
+}
+
+/* 100000 datagrams paced at 40 kpps from the peer; ferryd's final stats count every one, and frames balance. */
+ParameterizedTest(struct mode_case *c, ferryd_burst, every_datagram_counted, .fini = teardown, .timeout = 120)
+{
+	const char *args[] = {"--interface", FERRY_TESTNS_HOST_IF, "--mode", c->mode, "--handler", "count",
+			      "--service", "c=198.18.0.1:9000", NULL};
+	static uint8_t payload[BURST_BATCH][18];
+	struct mmsghdr msgs[BURST_BATCH];
+	struct iovec iov[BURST_BATCH];
+	union ferry_sockaddr dst;
+	unsigned int sent = 0;
+	uint64_t start, deadline;
+	int64_t got = -1;
+	int fd, st;
+
+	env_up();
+	start_ferryd(args);
+	cr_assert_eq(ferry_testns_enter(&fx.ns, FERRY_TESTNS_PEER), 0, "expected to enter the peer namespace");
+	ferry_testns_addr(FERRY_TESTNS_HOST, AF_INET, ECHO_PORT, &dst);
+	fd = udp_socket(AF_INET);
+	cr_assert_eq(connect(fd, &dst.sa, ferry_sockaddr_len(&dst)), 0, "expected to connect the sender");
+	memset(msgs, 0, sizeof(msgs));
+	for (int i = 0; i < BURST_BATCH; i++) {
+		memset(payload[i], 'b', sizeof(payload[i]));
+		iov[i] = (struct iovec){.iov_base = payload[i], .iov_len = sizeof(payload[i])};
+		msgs[i].msg_hdr.msg_iov = &iov[i];
+		msgs[i].msg_hdr.msg_iovlen = 1;
+	}
+	start = ferry_test_now_ms();
+	deadline = start + BURST_TIME_MS;
+	while (sent < BURST_COUNT && ferry_test_now_ms() < deadline) {
+		uint64_t due = start + (uint64_t)sent * 1000 / BURST_PPS;
+		unsigned int n = BURST_COUNT - sent < BURST_BATCH ? BURST_COUNT - sent : BURST_BATCH;
+		int r;
+
+		if (ferry_test_now_ms() < due) {
+			usleep(500);
+			continue;
+		}
+		r = sendmmsg(fd, msgs, n, MSG_DONTWAIT);
+		if (r > 0)
+			sent += (unsigned int)r;
+		else if (r < 0 && errno != EAGAIN && errno != ENOBUFS && errno != EINTR)
+			cr_assert_fail("sendmmsg failed after %u datagrams: %s", sent, strerror(errno));
+		else
+			usleep(200);
+	}
+	cr_assert_eq(sent, BURST_COUNT, "expected to send %d datagrams within %d ms, sent %u", BURST_COUNT,
+		     BURST_TIME_MS, sent);
+	close(fd);
+	/* Let ferryd catch up (bounded), then stop it and read its final count. */
+	deadline = ferry_test_now_ms() + 5000;
+	while (ferry_test_now_ms() < deadline && (got = ask_stats("rx_packets")) < BURST_COUNT)
+		usleep(100000);
+	kill(fx.pid, SIGTERM);
+	st = wait_exit();
+	got = stats_value(read_log(), "rx_packets");
+	cr_log_info("ferryd %s mode: %" PRId64 " of %d datagrams counted in %" PRIu64 " ms", c->mode, got,
+		    BURST_COUNT, ferry_test_now_ms() - start);
+	cr_assert_eq(got, BURST_COUNT, "expected the final stats to count all %d datagrams, got %" PRId64 "; log:\n%s",
+		     BURST_COUNT, got, read_log());
+	cr_assert_eq(stats_value(read_log(), "handler_datagrams"), BURST_COUNT,
+		     "expected the count handler to see all %d datagrams", BURST_COUNT);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		  "expected ferryd to exit 0 (frame accounting balanced), status 0x%x; log:\n%s", st, read_log());
+}
+
+/* ------------------------------------------------------------ fallback */
+
+/* fh0 (veth) has one receive queue: AF_XDP cannot bind queues 1..3, so XDP is refused. */
+Test(ferryd_fallback, auto_mode_falls_back_to_sockets, .fini = teardown, .timeout = 60)
+{
+	const char *args[] = {"--interface", FERRY_TESTNS_HOST_IF, "--mode", "auto", "--queues", "4", "--handler",
+			      "echo", ECHO_SERVICES, NULL};
+	const char *log;
+
+	env_up();
+	start_ferryd(args);
+	log = read_log();
+	cr_assert(strstr(log, "falling back to sockets"), "expected the log to say it falls back; log:\n%s", log);
+	cr_assert(strstr(log, "AF_XDP engine unavailable ("), "expected the log to give the reason; log:\n%s", log);
+	cr_assert(strstr(log, "socket mode"), "expected the socket engine to run; log:\n%s", log);
+	cr_assert_not(xdp_attached(), "expected no XDP program left on fh0 after the refused attach");
+	cr_assert_eq(ferry_testns_enter(&fx.ns, FERRY_TESTNS_PEER), 0, "expected to enter the peer namespace");
+	expect_echo(AF_INET, ECHO_PORT, 18);
+	expect_echo(AF_INET6, ECHO_PORT, 1);
+	kill(fx.pid, SIGTERM);
+	cr_assert_eq(wait_exit(), 0, "expected ferryd to exit 0 on SIGTERM; log:\n%s", read_log());
+}
+
+Test(ferryd_fallback, xdp_mode_fails_with_reason, .fini = teardown, .timeout = 60)
+{
+	const char *args[] = {"--interface", FERRY_TESTNS_HOST_IF, "--mode", "xdp", "--queues", "4", "--handler",
+			      "echo", ECHO_SERVICES, NULL};
+	const char *log;
+	int st;
+
+	env_up();
+	spawn_ferryd(args);
+	cr_assert_eq(wait_ready(), -1, "expected ferryd --mode xdp to refuse to start; log:\n%s", read_log());
+	st = fx.status;
+	log = read_log();
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) != 0, "expected a non-zero exit status, got 0x%x; log:\n%s", st,
+		  log);
+	cr_assert(strstr(log, "cannot start the AF_XDP engine: "), "expected the reason in the log; log:\n%s", log);
+	cr_assert_not(strstr(log, "ready"), "expected no 'ready' line; log:\n%s", log);
+	cr_assert_not(xdp_attached(), "expected no XDP program left on fh0");
+}
+
+Test(ferryd_fallback, bad_interface_is_usage_error, .fini = teardown, .timeout = 30)
+{
+	const char *args[] = {"--interface", "nosuchif0", "--mode", "socket", ECHO_SERVICES, NULL};
+	int st;
+
+	env_up();
+	spawn_ferryd(args);
+	cr_assert_eq(wait_ready(), -1, "expected ferryd to refuse an unknown interface");
+	st = fx.status;
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 2, "expected exit status 2, got 0x%x", st);
+	cr_assert(strstr(read_log(), "--interface: 'nosuchif0'"), "expected the option and value in: %s", read_log());
+}
+
+/* ------------------------------------------------------------- cleanup */
+
+/* Anything of ours pinned in bpffs: names with "ferry", or libxdp's dispatcher state for fh0. */
+static bool bpffs_has_ours(char *out, size_t len)
+{
+	char idx[64];
+
+	capture(idx, sizeof(idx), "ip netns exec %s cat /sys/class/net/" FERRY_TESTNS_HOST_IF "/ifindex", fx.ns.host);
+	idx[strcspn(idx, "\n")] = '\0';
+	capture(out, len, "find /sys/fs/bpf -name '*ferry*' -o -name 'dispatch-%s-*' 2>/dev/null", idx);
+	return out[0] != '\0';
+}
+
+Test(ferryd_cleanup, sigterm_leaves_nothing, .fini = teardown, .timeout = 60)
+{
+	const char *args[] = {"--interface", FERRY_TESTNS_HOST_IF, "--mode", "xdp", "--handler", "echo",
+			      ECHO_SERVICES, NULL};
+	char out[4096];
+	pid_t pid;
+
+	env_up();
+	start_ferryd(args);
+	cr_assert(xdp_attached(), "expected an XDP program on fh0 while ferryd runs");
+	cr_assert_eq(ferry_testns_enter(&fx.ns, FERRY_TESTNS_PEER), 0, "expected to enter the peer namespace");
+	expect_echo(AF_INET, ECHO_PORT, 18);
+	pid = fx.pid;
+	kill(fx.pid, SIGTERM);
+	cr_assert_eq(wait_exit(), 0, "expected ferryd to exit 0 on SIGTERM; log:\n%s", read_log());
+	cr_assert_not(xdp_attached(), "expected no XDP program on fh0 after SIGTERM");
+	cr_assert_not(bpffs_has_ours(out, sizeof(out)), "expected nothing of ours pinned in /sys/fs/bpf: %s", out);
+	cr_assert(kill(pid, 0) == -1 && errno == ESRCH, "expected no ferryd process left");
+	cr_assert_neq(stats_value(read_log(), "rx_packets"), -1, "expected a final stats line; log:\n%s", read_log());
+	/* the XDP program's own counters follow: the echoed datagram was redirected to AF_XDP */
+	cr_assert(strstr(read_log(), " xdp_redirected="), "expected xdp_<counter>= in the stats line; log:\n%s",
+		  read_log());
+	cr_assert_geq(stats_value(read_log(), "xdp_redirected"), 1, "expected xdp_redirected >= 1; log:\n%s",
+		      read_log());
+	cr_assert_geq(stats_value(read_log(), "xdp_pass_fragment"), 0, "expected every XDP counter printed; log:\n%s",
+		      read_log());
+}
+
+Test(ferryd_cleanup, restart_after_sigkill, .fini = teardown, .timeout = 90)
+{
+	const char *args[] = {"--interface", FERRY_TESTNS_HOST_IF, "--mode", "xdp", "--handler", "echo",
+			      ECHO_SERVICES, NULL};
+	char out[4096];
+
+	env_up();
+	start_ferryd(args);
+	cr_assert_eq(ferry_testns_enter(&fx.ns, FERRY_TESTNS_PEER), 0, "expected to enter the peer namespace");
+	expect_echo(AF_INET, ECHO_PORT, 18);
+	kill(fx.pid, SIGKILL);
+	wait_exit();
+	cr_assert(xdp_attached(), "expected the killed ferryd's XDP program to stay on fh0 (nothing detached it)");
+
+	/* A new instance sweeps it and serves again. */
+	unlink(fx.log);
+	start_ferryd(args);
+	cr_assert(strstr(read_log(), "removed"), "expected the new ferryd to log what it swept; log:\n%s", read_log());
+	expect_echo(AF_INET, ECHO_PORT, 18);
+	expect_echo(AF_INET6, ECHO_PORT, 18);
+	kill(fx.pid, SIGTERM);
+	cr_assert_eq(wait_exit(), 0, "expected the new ferryd to exit 0 on SIGTERM; log:\n%s", read_log());
+	cr_assert_not(xdp_attached(), "expected no XDP program on fh0 after SIGTERM");
+	cr_assert_not(bpffs_has_ours(out, sizeof(out)), "expected nothing of ours pinned in /sys/fs/bpf: %s", out);
+}
