@@ -177,3 +177,5 @@ clean:
 
 .PHONY: all lib bpf daemon examples tests test check test-all deps demo install clean
 .DELETE_ON_ERROR:
+# Keep intermediate objects (examples), so make never deletes them after the tests run.
+.SECONDARY:
