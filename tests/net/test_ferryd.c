@@ -30,6 +30,7 @@
 #include <criterion/parameterized.h>
 
 #include "netns.h"
+#include "testutil.h"
 
 #define ECHO_PORT 9000
 #define TCP_PORT 9100
@@ -390,20 +391,6 @@ ParameterizedTest(struct echo_case *c, ferryd_echo, payload_sizes, .fini = teard
 
 /* ------------------------------------------------------ kernel traffic */
 
-static uint16_t icmp_csum(const void *p, size_t len)
-{
-	const uint8_t *b = p;
-	uint32_t sum = 0;
-
-	for (size_t i = 0; i + 1 < len; i += 2)
-		sum += (uint32_t)(b[i] << 8 | b[i + 1]);
-	if (len & 1)
-		sum += (uint32_t)b[len - 1] << 8;
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return htons((uint16_t)~sum);
-}
-
 /*
  * Our own "ping -c count -W 1" (iputils is not installed on a fresh machine):
  * ICMP/ICMPv6 echo requests on a raw socket in the current namespace.
@@ -435,7 +422,7 @@ static int ping(int family, const char *dst_str, int count, int timeout_ms)
 		pkt[6] = (uint8_t)(seq >> 8);
 		pkt[7] = (uint8_t)seq;
 		if (family == AF_INET) {
-			uint16_t c = icmp_csum(pkt, sizeof(pkt));
+			uint16_t c = htons((uint16_t)~ferry_test_sum16(0, pkt, sizeof(pkt)));
 
 			memcpy(pkt + 2, &c, 2);
 		} /* ICMPv6: the kernel computes the checksum of raw ICMPv6 sockets */

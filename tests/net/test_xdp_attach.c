@@ -289,7 +289,7 @@ static void echo(int family)
 	ft_put16(req + 6, 1);
 	memcpy(req + 8, "ferry-echo", 10);
 	if (family == AF_INET)
-		ft_put16(req + 2, ft_csum(req, 18)); /* ICMPv6: the kernel sums raw ICMPv6 itself */
+		ft_put16(req + 2, (uint16_t)~ferry_test_sum16(0, req, 18)); /* ICMPv6: the kernel sums raw ICMPv6 itself */
 	ferry_testns_addr(FERRY_TESTNS_HOST, family, 0, &dst);
 	cr_assert_eq(sendto(fd, req, 18, 0, &dst.sa, ferry_sockaddr_len(&dst)), 18, "send echo request: %s",
 		     strerror(errno));

@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "testutil.h"
+
 #define FT_MAX 512
 
 struct ft_spec {
@@ -33,19 +35,6 @@ struct ft_spec {
 	unsigned int pad_to;	/* when set, zero padding up to this many bytes */
 	const uint8_t *dmac, *smac;
 };
-
-static inline uint16_t ft_csum(const uint8_t *p, size_t n)
-{
-	uint32_t s = 0;
-
-	for (size_t i = 0; i + 1 < n; i += 2)
-		s += (uint32_t)(p[i] << 8 | p[i + 1]);
-	if (n & 1)
-		s += (uint32_t)p[n - 1] << 8;
-	while (s >> 16)
-		s = (s & 0xffff) + (s >> 16);
-	return (uint16_t)~s;
-}
 
 static inline void ft_put16(uint8_t *p, uint16_t v)
 {
@@ -87,7 +76,7 @@ static inline size_t ft_build(const struct ft_spec *s, uint8_t *out)
 		inet_pton(AF_INET, s->dst ? s->dst : "198.18.0.1", out + ip + 16);
 		for (unsigned int i = 20; i < ihl * 4; i++)
 			out[ip + i] = 1; /* NOP options */
-		ft_put16(out + ip + 10, ft_csum(out + ip, ihl * 4));
+		ft_put16(out + ip + 10, (uint16_t)~ferry_test_sum16(0, out + ip, ihl * 4));
 	} else if (s->family == 6) {
 		n += 40;
 		l4off = n;

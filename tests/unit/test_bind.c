@@ -17,19 +17,7 @@
 
 #include <ferry/udp.h>
 
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	cr_assert_not_null(d, "expected /proc/self/fd to be readable");
-	while ((e = readdir(d)))
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n - 1;
-}
+#include "testutil.h"
 
 static int sockopt_int(int fd, int level, int name)
 {
@@ -241,7 +229,7 @@ Test(bind, bind_any_is_wildcard)
 Test(bind, errors_leak_no_fd)
 {
 	union ferry_sockaddr a;
-	int fds = count_fds(), taken, r;
+	int fds = ferry_test_count_fds(), taken, r;
 
 	r = ferry_udp_bind(NULL, NULL);
 	cr_assert_eq(r, -EINVAL, "bind(NULL): expected -EINVAL, got %d", r);
@@ -251,7 +239,7 @@ Test(bind, errors_leak_no_fd)
 	cr_assert_eq(r, -EAFNOSUPPORT, "bind of an AF_UNIX address: expected -EAFNOSUPPORT, got %d", r);
 	r = ferry_udp_bind_any(AF_UNIX);
 	cr_assert_eq(r, -EAFNOSUPPORT, "bind_any(AF_UNIX): expected -EAFNOSUPPORT, got %d", r);
-	cr_assert_eq(count_fds(), fds, "refused arguments: expected no fd opened");
+	cr_assert_eq(ferry_test_count_fds(), fds, "refused arguments: expected no fd opened");
 
 	/* fails at bind(): an address this namespace does not have (from 198.18.0.0/15, no traffic) */
 	memset(&a, 0, sizeof(a));
@@ -259,7 +247,7 @@ Test(bind, errors_leak_no_fd)
 	inet_pton(AF_INET, "198.19.255.254", &a.in4.sin_addr);
 	r = ferry_udp_bind(&a, NULL);
 	cr_assert_eq(r, -EADDRNOTAVAIL, "bind to an address not on this host: expected -EADDRNOTAVAIL, got %d", r);
-	cr_assert_eq(count_fds(), fds, "bind failed: expected its socket closed");
+	cr_assert_eq(ferry_test_count_fds(), fds, "bind failed: expected its socket closed");
 
 	/* fails at bind(): the port is held by a socket without SO_REUSEADDR */
 	taken = ferry_udp_bind_any(AF_INET);
@@ -269,7 +257,7 @@ Test(bind, errors_leak_no_fd)
 	r = ferry_udp_bind(&a, NULL);
 	cr_assert_eq(r, -EADDRINUSE, "bind to a port bind_any holds: expected -EADDRINUSE, got %d", r);
 	close(taken);
-	cr_assert_eq(count_fds(), fds, "bind failed: expected its socket closed");
+	cr_assert_eq(ferry_test_count_fds(), fds, "bind failed: expected its socket closed");
 
 	/* fails before the socket: a multicast group on an interface that does not exist */
 	memset(&a, 0, sizeof(a));
@@ -280,7 +268,7 @@ Test(bind, errors_leak_no_fd)
 	cr_assert_eq(r, -ENODEV, "a group on an unknown interface: expected -ENODEV, got %d", r);
 	r = ferry_udp_bind(&a, "a-name-longer-than-ifnamsiz");
 	cr_assert_eq(r, -ENODEV, "a group on an over-long interface name: expected -ENODEV, got %d", r);
-	cr_assert_eq(count_fds(), fds, "refused multicast binds: expected no fd left open");
+	cr_assert_eq(ferry_test_count_fds(), fds, "refused multicast binds: expected no fd left open");
 }
 
 Test(bind, multicast_on_loopback_joins)

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "packet.h"
+#include "testutil.h"
 
 static const uint8_t SRC_MAC[6] = { 0x02, 0x00, 0x00, 0x00, 0x00, 0x01 };
 static const uint8_t DST_MAC[6] = { 0x02, 0x00, 0x00, 0x00, 0x00, 0x02 };
@@ -26,18 +27,6 @@ static void addr(int family, const char *ip, uint16_t port, union ferry_sockaddr
 		a->in6.sin6_port = htons(port);
 		cr_assert_eq(inet_pton(AF_INET6, ip, &a->in6.sin6_addr), 1);
 	}
-}
-
-/* The textbook RFC 1071 sum over big-endian 16-bit words, folded, not complemented. */
-static uint16_t naive_sum(uint32_t sum, const uint8_t *p, size_t len)
-{
-	for (size_t i = 0; i + 1 < len; i += 2)
-		sum += (uint32_t)(p[i] << 8 | p[i + 1]);
-	if (len & 1)
-		sum += (uint32_t)p[len - 1] << 8;
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)sum;
 }
 
 /* Builds a frame with a patterned payload; returns its first byte's offset and sets *flen. */
@@ -63,7 +52,7 @@ static size_t build(uint8_t *buf, int family, size_t plen, union ferry_sockaddr 
 	return (size_t)start;
 }
 
-/* Verifies the checksums of a built frame with naive_sum(), independently of packet.c. */
+/* Verifies the checksums of a built frame with ferry_test_sum16(), independently of packet.c. */
 static void check_checksums(const uint8_t *f, int family, size_t plen)
 {
 	size_t ulen = plen + 8;
@@ -72,15 +61,15 @@ static void check_checksums(const uint8_t *f, int family, size_t plen)
 
 	if (family == AF_INET) {
 		udp = ip + 20;
-		cr_assert_eq(naive_sum(0, ip, 20), 0xffff, "IPv4 header checksum must sum to 0xffff");
-		pseudo = naive_sum(0, ip + 12, 8);
+		cr_assert_eq(ferry_test_sum16(0, ip, 20), 0xffff, "IPv4 header checksum must sum to 0xffff");
+		pseudo = ferry_test_sum16(0, ip + 12, 8);
 	} else {
 		udp = ip + 40;
-		pseudo = naive_sum(0, ip + 8, 32);
+		pseudo = ferry_test_sum16(0, ip + 8, 32);
 	}
 	pseudo += IPPROTO_UDP + (uint32_t)ulen;
 	cr_assert(udp[6] || udp[7], "the UDP checksum field must not be 0");
-	cr_assert_eq(naive_sum(pseudo, udp, ulen), 0xffff, "UDP checksum over pseudo header + datagram must sum to 0xffff");
+	cr_assert_eq(ferry_test_sum16(pseudo, udp, ulen), 0xffff, "UDP checksum over pseudo header + datagram must sum to 0xffff");
 }
 
 struct rt_case {
@@ -127,7 +116,7 @@ Test(packet, csum_add_matches_naive_at_any_length_and_alignment)
 	for (size_t off = 0; off < 4; off++)
 		for (size_t len = 0; len <= 256; len++) {
 			uint16_t fast = ferryd_csum_fold(ferryd_csum_add(0, b + off, len));
-			uint16_t slow = htons((uint16_t)~naive_sum(0, b + off, len));
+			uint16_t slow = htons((uint16_t)~ferry_test_sum16(0, b + off, len));
 
 			cr_assert_eq(fast, slow, "checksum of %zu bytes at offset %zu: %#x, expected %#x", len, off, fast,
 				     slow);

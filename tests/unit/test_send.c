@@ -22,30 +22,11 @@
 
 #include <ferry/udp.h>
 
+#include "netns.h"
+#include "testutil.h"
+
 #define DGRAM 1000
 #define FILL_MAX 100000 /* bound on the datagrams a full socketpair can take */
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	cr_assert_not_null(d, "expected /proc/self/fd to be readable");
-	while ((e = readdir(d)))
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n - 1; /* the DIR's own fd */
-}
 
 /* The window and bytes of an iobuf, to check "unchanged". */
 struct snap {
@@ -282,14 +263,14 @@ Test(send, sendto_blocking_waits_for_room, .timeout = 20)
 	int sv[2], fds, r;
 
 	dgram_pair(sv);
-	fds = count_fds();
+	fds = ferry_test_count_fds();
 	d.count = fill(sv[0]);
 	d.fd = sv[1];
 	dgram(&b, mem, 'S');
 	start(&d);
-	t0 = now_ms();
+	t0 = ferry_test_now_ms();
 	r = ferry_udp_sendto(NULL, sv[0], &b, NULL, NULL);
-	waited = now_ms() - t0;
+	waited = ferry_test_now_ms() - t0;
 	pthread_join(d.tid, NULL);
 	cr_assert_eq(r, FERRY_OK, "sendto on a full socket drained after 100 ms: expected FERRY_OK, got %d", r);
 	cr_assert_geq(waited, 50, "expected sendto to wait for the drain (~100 ms), it returned after %llu ms",
@@ -298,7 +279,7 @@ Test(send, sendto_blocking_waits_for_room, .timeout = 20)
 	cr_assert_eq(d.drained, d.count, "expected the %zu fillers drained first, got %zu", d.count, d.drained);
 	cr_assert_eq(recv_within(sv[1], got, sizeof(got), 2000), DGRAM, "expected our datagram to arrive");
 	cr_assert_eq(got[0], 'S', "expected our datagram, after the fillers");
-	cr_assert_eq(count_fds(), fds, "expected the private reactor and its fds gone");
+	cr_assert_eq(ferry_test_count_fds(), fds, "expected the private reactor and its fds gone");
 	close(sv[0]);
 	close(sv[1]);
 }
@@ -348,7 +329,7 @@ Test(send, sendto_blocking_stopped, .timeout = 20)
 	int sv[2], fds, r;
 
 	dgram_pair(sv);
-	fds = count_fds();
+	fds = ferry_test_count_fds();
 	fill(sv[0]);
 	ferry_udp_config_init(&cfg);
 	cfg.stop = d.stop = ferry_stop_new();
@@ -360,9 +341,9 @@ Test(send, sendto_blocking_stopped, .timeout = 20)
 	dgram(&b, mem, 'S');
 	take(&s, &b);
 	start(&d);
-	t0 = now_ms();
+	t0 = ferry_test_now_ms();
 	r = ferry_udp_sendto(&cfg, sv[0], &b, NULL, &opts);
-	waited = now_ms() - t0;
+	waited = ferry_test_now_ms() - t0;
 	pthread_join(d.tid, NULL);
 	cr_assert_eq(r, FERRY_END_STOPPED, "sendto on a full socket, stopped after 100 ms: expected "
 					  "FERRY_END_STOPPED, got %d", r);
@@ -373,7 +354,7 @@ Test(send, sendto_blocking_stopped, .timeout = 20)
 	cr_assert_eq(e.result, FERRY_END_STOPPED, "on_end: expected FERRY_END_STOPPED");
 	cr_assert_eq(e.buf, &b, "on_end: expected our buffer");
 	ferry_stop_free(cfg.stop);
-	cr_assert_eq(count_fds(), fds, "expected the private reactor and the stop's dup gone");
+	cr_assert_eq(ferry_test_count_fds(), fds, "expected the private reactor and the stop's dup gone");
 	close(sv[0]);
 	close(sv[1]);
 }
@@ -407,9 +388,9 @@ Test(send, sendto_already_stopped_sends_nothing)
 /* Runs r until its watches are gone, at most ~5 s. */
 static void run_until_empty(struct ferry_reactor *r)
 {
-	uint64_t end = now_ms() + 5000;
+	uint64_t end = ferry_test_now_ms() + 5000;
 
-	while (ferry_reactor_watches(r) && now_ms() < end)
+	while (ferry_reactor_watches(r) && ferry_test_now_ms() < end)
 		cr_assert_geq(ferry_reactor_run_once(r, 100), 0, "expected run_once to work");
 	cr_assert_eq(ferry_reactor_watches(r), 0, "expected every watch gone within 5 s");
 }
@@ -503,7 +484,7 @@ Test(send, sendto_reactor_stopped, .timeout = 20)
 		dgram_pair(sv[i]);
 		fill(sv[i][0]);
 	}
-	fds = count_fds();
+	fds = ferry_test_count_fds();
 	for (int i = 0; i < 2; i++) {
 		memset(&opts, 0, sizeof(opts));
 		opts.sz = sizeof(opts);
@@ -526,7 +507,7 @@ Test(send, sendto_reactor_stopped, .timeout = 20)
 			     e[i].result);
 		expect_unchanged(&b[i], &s[i], "stopped on a reactor");
 	}
-	cr_assert_eq(count_fds(), fds, "expected the stop's dups closed");
+	cr_assert_eq(ferry_test_count_fds(), fds, "expected the stop's dups closed");
 	ferry_reactor_free(r);
 	ferry_stop_free(cfg.stop);
 	for (int i = 0; i < 2; i++) {
@@ -553,7 +534,7 @@ Test(send, sendto_reactor_on_an_fd_already_watched, .timeout = 20)
 	cr_assert_not_null(r, "expected a reactor");
 	dgram_pair(sv);
 	cr_assert_eq(ferry_reactor_add(r, sv[0], EPOLLIN, never, NULL, &w), 0, "expected sv[0] watched for input");
-	fds = count_fds();
+	fds = ferry_test_count_fds();
 	memset(&opts, 0, sizeof(opts));
 	opts.sz = sizeof(opts);
 	opts.reactor = r;
@@ -567,7 +548,7 @@ Test(send, sendto_reactor_on_an_fd_already_watched, .timeout = 20)
 	cr_assert_eq(e.calls, 1, "expected on_end once");
 	cr_assert_eq(e.result, FERRY_OK, "expected FERRY_OK, got %d", e.result);
 	cr_assert_eq(ferry_reactor_watches(r), 1, "expected only the first watch left");
-	cr_assert_eq(count_fds(), fds, "expected the send's dup closed");
+	cr_assert_eq(ferry_test_count_fds(), fds, "expected the send's dup closed");
 	cr_assert_eq(recv_within(sv[1], got, sizeof(got), 1000), DGRAM, "expected the datagram");
 	ferry_reactor_del(r, w);
 	ferry_reactor_free(r);
@@ -642,8 +623,8 @@ static void *read_all(void *arg)
 	uint64_t end;
 
 	usleep((useconds_t)rd->delay_ms * 1000);
-	end = now_ms() + 10000;
-	while (rd->total < STREAM_BYTES && now_ms() < end) {
+	end = ferry_test_now_ms() + 10000;
+	while (rd->total < STREAM_BYTES && ferry_test_now_ms() < end) {
 		struct pollfd p = { .fd = rd->fd, .events = POLLIN };
 		ssize_t n;
 
