@@ -39,8 +39,8 @@ CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-re
 LDFLAGS += -fsanitize=address,undefined
 endif
 
-PKGS_DAEMON := libxdp libbpf libmnl inih libsystemd
-DAEMON_LIBS := $(shell pkg-config --libs $(PKGS_DAEMON) 2>/dev/null || echo -lxdp -lbpf -lmnl -linih -lsystemd) -lelf -lz
+PKGS_DAEMON := libxdp libbpf libmnl libsystemd
+DAEMON_LIBS := $(shell pkg-config --libs $(PKGS_DAEMON) 2>/dev/null || echo -lxdp -lbpf -lmnl -lsystemd)
 TEST_LIBS   := -lcriterion -lpthread
 
 # ---- libferry --------------------------------------------------------------
