@@ -10,7 +10,7 @@ const struct ferryd_stat_field ferryd_stat_fields[] = {
 	FIELD(rx_bad_header), FIELD(rx_no_service), FIELD(rx_fill_empty), FIELD(rx_via_socket),
 	FIELD(tx_packets),    FIELD(tx_bytes),	   FIELD(tx_no_frame),	 FIELD(tx_ring_full),
 	FIELD(tx_neigh_miss), FIELD(tx_via_socket), FIELD(tx_too_big),	 FIELD(tx_errors),
-	FIELD(tx_dropped),    FIELD(kicks),	   FIELD(frames_total),	 FIELD(frames_free),
+	FIELD(tx_dropped),    FIELD(kicks),	   FIELD(kick_errors),	 FIELD(frames_total),	 FIELD(frames_free),
 	FIELD(frames_kernel), FIELD(frames_user),   FIELD(frames_tx),
 };
 #undef FIELD

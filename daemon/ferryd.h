@@ -28,7 +28,9 @@ struct ferryd_service {
 	union ferry_sockaddr addr; /* port != 0; an any address (0.0.0.0, ::) is a wildcard */
 	unsigned int id;	   /* index in ferryd_config.services */
 	/* Set by whoever installs the handler; the engine calls cb(user, ...)
-	 * with runs of datagrams that all belong to this service. */
+	 * with runs of datagrams that all belong to this service, from inside
+	 * the reactor's dispatch. A callback may send and release through its
+	 * engine, but must not drain or free it, nor run the reactor. */
 	ferry_udp_batch_cb cb;
 	void *user;
 };
@@ -67,6 +69,7 @@ struct ferryd_stats {
 	uint64_t tx_errors;	/* other send failures, e.g. sendmmsg errors */
 	uint64_t tx_dropped;	/* datagrams given up on (every one also counted by reason above) */
 	uint64_t kicks;		/* wake-up syscalls made (need_wakeup) */
+	uint64_t kick_errors;	/* wake-up syscalls that failed other than EAGAIN/EBUSY/ENOBUFS */
 	/* AF_XDP frame accounting: where every UMEM frame is now. The sum is frames_total. */
 	uint64_t frames_total, frames_free, frames_kernel, frames_user, frames_tx;
 };

@@ -72,19 +72,22 @@ static int nl_talk(struct mnl_socket *nl, unsigned int portid, char *buf, size_t
 		return -errno;
 	for (int stale = 0; stale < 64;) {
 		ssize_t n = mnl_socket_recvfrom(nl, buf, buflen);
+		const struct nlmsghdr *r = (const struct nlmsghdr *)buf;
 
 		if (n < 0)
 			return errno == EAGAIN || errno == EWOULDBLOCK ? -ETIMEDOUT : -errno;
+		/* A late answer to an earlier question (one datagram holds one answer):
+		 * skip it here, as libmnl would only fail it (EPROTO) and leave the
+		 * rest of the queue one answer behind from then on. */
+		if ((size_t)n >= sizeof(*r) && r->nlmsg_seq && r->nlmsg_seq != seq) {
+			stale++;
+			continue;
+		}
 		ret = mnl_cb_run(buf, (size_t)n, seq, portid, cb, data);
 		if (ret == MNL_CB_STOP)
 			return 0;
-		if (ret < 0) {
-			if (errno == ESRCH) { /* a late answer to an earlier question */
-				stale++;
-				continue;
-			}
+		if (ret < 0)
 			return -errno;
-		}
 	}
 	return -EPROTO;
 }

@@ -463,6 +463,10 @@ static void sock_drain(struct ferryd_engine *e)
 	if (!ferry_stop_is_fired(se->stop))
 		drain_pending(se, deadline);
 	ferry_stop_fire(se->stop);
+	/* Its own bound: traffic that went on may have used drain_pending's whole
+	 * time, and a loop left registered would outlive the buffers and sockets
+	 * sock_free() releases. A fired stop ends each loop at its next dispatch. */
+	deadline = now_ms() + DRAIN_MS;
 	while (loops_running(se) && now_ms() < deadline)
 		if (ferry_reactor_run_once(se->r, 10) < 0)
 			break;

@@ -342,7 +342,12 @@ static void kick_tx(struct xq *q)
 			reap(q);
 			continue;
 		}
-		ferryd_log(LOG_WARNING, "queue %u: TX wake-up: %s", q->id, strerror(errno));
+		/* Counted always, logged at 1, 2, 4, 8, ... failures: a link going
+		 * down must not flood the log with one line per kick. */
+		xe->st.kick_errors++;
+		if (!(xe->st.kick_errors & (xe->st.kick_errors - 1)))
+			ferryd_log(LOG_WARNING, "queue %u: TX wake-up: %s (%llu failures so far)", q->id,
+				   strerror(errno), (unsigned long long)xe->st.kick_errors);
 		return;
 	}
 }
@@ -861,6 +866,13 @@ static void xdp_drain(struct ferryd_engine *e)
 	bool pending;
 
 	stop_receiving(xe);
+	/* What is already on the RX rings (a readiness served only RX_ROUNDS
+	 * batches, or it arrived after the last one) is delivered, not left
+	 * there: out of the XSKMAP, a queue receives nothing new, so this ends. */
+	for (unsigned int i = 0; i < xe->nq; i++)
+		for (uint32_t round = 0; round <= xe->q[i].nframes / xe->batch; round++)
+			if (!rx_batch(&xe->q[i]))
+				break;
 	/* What the kernel queued on the service sockets meanwhile (with no AF_XDP
 	 * socket left in the map, the program passes everything to it) is handled
 	 * now; the replies it sends by AF_XDP complete below. */
@@ -921,6 +933,9 @@ static void xdp_free(struct ferryd_engine *e)
 		for (unsigned int i = 0; i < xe->nq; i++)
 			if (xe->q[i].xsk)
 				log_kernel_stats(&xe->q[i]);
+	/* No more AF_XDP batches: the inner drain below runs the reactor, and after a
+	 * failed start (or a free without drain) no callback may get our frames now. */
+	stop_receiving(xe);
 	/* First: its drain may still run callbacks whose replies go out on our queues. */
 	if (xe->inner)
 		xe->inner->ops->free(xe->inner);

@@ -10,9 +10,12 @@
 #include <inttypes.h>
 #include <poll.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -365,4 +368,35 @@ Test(ferryd_sock, drain_ends_every_loop, .init = setup, .fini = teardown, .timeo
 	cr_assert_geq(ferry_reactor_watches(r), 4, "expected the four loops on the reactor");
 	eng->ops->drain(eng);
 	cr_assert_eq(ferry_reactor_watches(r), 0, "expected no watch left after drain");
+}
+
+/* Traffic that goes on through drain (a sender that does not stop) still lets every loop end. */
+Test(ferryd_sock, drain_ends_every_loop_under_traffic, .init = setup, .fini = teardown, .timeout = 30)
+{
+	pid_t child;
+	int status;
+
+	add_service("t", "127.0.0.1:9306");
+	start();
+	fflush(NULL);
+	child = fork();
+	cr_assert_geq(child, 0, "expected to fork a sender");
+	if (child == 0) {
+		/* bounded: 3 s or 5 million datagrams, whichever comes first; dies with the test */
+		uint64_t end = ferry_test_now_ms() + 3000;
+		union ferry_sockaddr a;
+		int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		ferry_sockaddr_parse("127.0.0.1:9306", &a);
+		for (unsigned int i = 0; i < 5000000 && ferry_test_now_ms() < end; i++)
+			sendto(fd, "x", 1, 0, &a.sa, ferry_sockaddr_len(&a));
+		_exit(0);
+	}
+	usleep(200 * 1000);
+	eng->ops->drain(eng);
+	kill(child, SIGKILL);
+	waitpid(child, &status, 0);
+	cr_assert_eq(ferry_reactor_watches(r), 0, "expected no watch left after drain under traffic, %u left",
+		     ferry_reactor_watches(r));
 }
