@@ -20,6 +20,8 @@
  * and its sendmmsg with the service's own source port.
  */
 #include <errno.h>
+#include <linux/ethtool.h>
+#include <linux/sockios.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -27,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <syslog.h>
@@ -39,6 +42,7 @@
 #include "neigh.h"
 #include "packet.h"
 #include "prog.h"
+#include "xsk.h"
 
 #ifndef SO_PREFER_BUSY_POLL
 #define SO_PREFER_BUSY_POLL 69
@@ -86,6 +90,7 @@ struct xq {
 	uint8_t *state;		/* enum frame_state per frame */
 	struct ferry_iobuf *iob; /* one per frame: a kept frame's iobuf stays valid */
 	uint32_t n_kernel, n_user, n_tx;
+	uint64_t rx_packets, rx_batches, tx_completed; /* this queue's share of the engine's counters */
 	/* one RX batch */
 	struct ferry_iobuf **bufs, **orig;
 	union ferry_sockaddr *srcs;
@@ -316,6 +321,7 @@ static void reap(struct xq *q)
 		q->state[fi] = FRAME_FREE;
 		q->n_tx--;
 		q->free_list[q->nfree++] = (uint32_t)fi;
+		q->tx_completed++;
 	}
 	if (n)
 		xsk_ring_cons__release(&q->comp, n);
@@ -415,6 +421,8 @@ static uint32_t rx_batch(struct xq *q)
 		return n;
 	xe->st.rx_packets += k;
 	xe->st.rx_batches++;
+	q->rx_packets += k;
+	q->rx_batches++;
 
 	xe->cur = q;
 	for (i = 0; i < k; i = j) {
@@ -961,6 +969,29 @@ static int xdp_xdp_counters(struct ferryd_engine *e, uint64_t *out)
 	return ferryd_prog_counters(xe->prog, out);
 }
 
+int ferryd_xdp_queue_stats(struct ferryd_engine *e, unsigned int qi, struct ferryd_xdp_queue_stats *out)
+{
+	const struct xq *q;
+
+	if (!e || e->ops != &xdp_ops)
+		return -EINVAL;
+	if (qi >= to_xe(e)->nq)
+		return -ENOENT;
+	q = &to_xe(e)->q[qi];
+	*out = (struct ferryd_xdp_queue_stats){
+		.rx_packets = q->rx_packets,
+		.rx_batches = q->rx_batches,
+		.tx_completed = q->tx_completed,
+		.frames_total = q->nframes,
+		.frames_free = q->nfree,
+		.frames_kernel = q->n_kernel,
+		.frames_user = q->n_user,
+		.frames_tx = q->n_tx,
+		.zero_copy = q->zero_copy,
+	};
+	return 0;
+}
+
 static const struct ferryd_engine_ops xdp_ops = {
 	.name = "xdp",
 	.send = xdp_send,
@@ -1029,6 +1060,25 @@ static int xsk_open(struct xdp_engine *xe, struct xq *q, uint16_t mode)
 	return 0;
 }
 
+/* The interface's receive queues as the driver reports them (ETHTOOL_GCHANNELS), or 0 if it does not say. */
+static unsigned int iface_rx_queues(const char *ifname)
+{
+	struct ethtool_channels ch = { .cmd = ETHTOOL_GCHANNELS };
+	struct ifreq ifr;
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	unsigned int n = 0;
+
+	if (fd < 0)
+		return 0;
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	ifr.ifr_data = (char *)&ch;
+	if (ioctl(fd, SIOCETHTOOL, &ifr) == 0)
+		n = ch.rx_count + ch.combined_count;
+	close(fd);
+	return n;
+}
+
 static int queue_setup(struct xdp_engine *xe, struct xq *q, const struct ferryd_config *cfg, char *zc_note,
 		       size_t notelen, char *why, size_t whylen)
 {
@@ -1078,12 +1128,19 @@ static int queue_setup(struct xdp_engine *xe, struct xq *q, const struct ferryd_
 		}
 	}
 	if (err) {
+		unsigned int nrx = err == -EINVAL ? iface_rx_queues(xe->ifname) : 0;
+		char hint[96] = "";
+
+		if (err == -EOPNOTSUPP && cfg->zero_copy == FERRYD_ZC_ON)
+			snprintf(hint, sizeof(hint), " (the driver has no zero-copy support)");
+		else if (nrx && q->id >= nrx) /* the kernel binds queues below the interface's count only */
+			snprintf(hint, sizeof(hint), ": %s has %u receive queue%s, so at most %u queue%s", xe->ifname, nrx,
+				 nrx == 1 ? "" : "s", nrx, nrx == 1 ? "" : "s");
 		snprintf(why, whylen, "AF_XDP socket on %s queue %u (%s): %s%s", xe->ifname, q->id,
 			 cfg->zero_copy == FERRYD_ZC_ON	 ? "zero-copy required"
 			 : cfg->zero_copy == FERRYD_ZC_OFF ? "copy mode"
 							   : "zero-copy, then copy mode",
-			 strerror(-err),
-			 err == -EOPNOTSUPP && cfg->zero_copy == FERRYD_ZC_ON ? " (the driver has no zero-copy support)" : "");
+			 strerror(-err), hint);
 		return err;
 	}
 	q->fd = xsk_socket__fd(q->xsk);
