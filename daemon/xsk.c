@@ -555,34 +555,64 @@ static unsigned int slow_send(struct xdp_engine *xe, unsigned int n)
 	return sent;
 }
 
+/* More than one frame on the wire (or in a UMEM frame)? */
+static bool too_big(const struct xdp_engine *xe, size_t len, int family)
+{
+	return len + FERRYD_TX_HEADROOM > xe->frame_size ||
+	       len + ferryd_packet_header_len(family) - FERRYD_ETH_HLEN > xe->ifc.mtu;
+}
+
 static unsigned int send_chunk(struct xdp_engine *xe, struct xq *q, const struct ferryd_service *svc,
 			       const union ferry_sockaddr *svc_addr, struct ferry_iobuf **bufs,
 			       const union ferry_sockaddr *dsts, unsigned int n, uint64_t now)
 {
 	uint32_t fis[TX_CHUNK], lens[TX_CHUNK], offs[TX_CHUNK];
 	unsigned int which[TX_CHUNK]; /* index into bufs/dsts */
-	union ferry_sockaddr srcs[TX_CHUNK], big_dsts[TX_CHUNK];
+	union ferry_sockaddr srcs[TX_CHUNK], big_dsts[TX_CHUNK], cdsts[TX_CHUNK], prefsrcs[TX_CHUNK];
+	enum ferryd_neigh_result nrs[TX_CHUNK];
+	uint8_t macs[TX_CHUNK][6];
 	struct ferry_iobuf *big[TX_CHUNK];
 	size_t plens[TX_CHUNK];
 	unsigned int nx = 0, ns = 0, nb = 0, c, sent;
 	uint32_t idx;
+	bool missed = false;
+
+	/* The next hops of the whole chunk first. A lookup never makes a syscall;
+	 * a miss queues a question, and one submit then asks the kernel all of
+	 * them and takes the answers it already has (rtnetlink answers within the
+	 * write, never making us wait): a peer whose route and neighbour entry
+	 * exist goes out on the TX ring from its first datagram, one the kernel
+	 * has yet to resolve goes the kernel's way. No miss, no syscall. */
+	for (unsigned int i = 0; i < n; i++) {
+		canon_addr(&dsts[i], &cdsts[i]);
+		nrs[i] = FERRYD_NEIGH_NO_ROUTE;
+		memset(macs[i], 0, 6);
+		prefsrcs[i].sa.sa_family = AF_UNSPEC;
+		if (cdsts[i].sa.sa_family != svc_addr->sa.sa_family ||
+		    too_big(xe, bufs[i]->hi - bufs[i]->lo, cdsts[i].sa.sa_family))
+			continue; /* not sent by AF_XDP: no next hop needed */
+		nrs[i] = ferryd_neigh_lookup(xe->neigh, &cdsts[i], now, macs[i], &prefsrcs[i]);
+		missed |= nrs[i] == FERRYD_NEIGH_MISS;
+	}
+	if (missed && ferryd_neigh_submit(xe->neigh, now))
+		for (unsigned int i = 0; i < n; i++)
+			if (nrs[i] == FERRYD_NEIGH_MISS)
+				nrs[i] = ferryd_neigh_lookup(xe->neigh, &cdsts[i], now, macs[i], &prefsrcs[i]);
 
 	for (unsigned int i = 0; i < n; i++) {
 		const struct ferry_iobuf *b = bufs[i];
-		size_t len = b->hi - b->lo, hlen;
-		union ferry_sockaddr dst, src, prefsrc;
-		enum ferryd_neigh_result nr;
-		uint8_t mac[6];
+		size_t len = b->hi - b->lo;
+		union ferry_sockaddr dst = cdsts[i], src;
+		enum ferryd_neigh_result nr = nrs[i];
+		const uint8_t *mac = macs[i];
 		uint32_t fi;
 		long start;
 
-		canon_addr(&dsts[i], &dst);
 		if (dst.sa.sa_family != svc_addr->sa.sa_family) {
 			count_not_sent(xe, EAFNOSUPPORT);
 			continue;
 		}
-		hlen = ferryd_packet_header_len(dst.sa.sa_family);
-		if (len + FERRYD_TX_HEADROOM > xe->frame_size || len + hlen - FERRYD_ETH_HLEN > xe->ifc.mtu) {
+		if (too_big(xe, len, dst.sa.sa_family)) {
 			/* More than one frame on the wire: the kernel fragments it, sent from
 			 * the service's own UDP socket (an IPPROTO_RAW socket would refuse it,
 			 * IPv6 never fragments what it is handed with headers). */
@@ -590,8 +620,7 @@ static unsigned int send_chunk(struct xdp_engine *xe, struct xq *q, const struct
 			big_dsts[nb++] = dst;
 			continue;
 		}
-		nr = ferryd_neigh_lookup(xe->neigh, &dst, now, mac, &prefsrc);
-		if (!pick_source(xe, svc_addr, &prefsrc, &src)) {
+		if (!pick_source(xe, svc_addr, &prefsrcs[i], &src)) {
 			count_not_sent(xe, EADDRNOTAVAIL);
 			continue;
 		}
@@ -1260,7 +1289,7 @@ int ferryd_xdp_engine_new(struct ferry_reactor *r, const struct ferryd_config *c
 						   : strerror(-err));
 		goto err_free;
 	}
-	err = ferryd_neigh_new(xe->ifc.ifindex, &xe->neigh);
+	err = ferryd_neigh_new(xe->r, xe->ifc.ifindex, 0, &xe->neigh);
 	if (err) {
 		snprintf(why, whylen, "rtnetlink socket for neighbour lookups: %s", strerror(-err));
 		goto err_free;
