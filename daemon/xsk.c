@@ -1243,7 +1243,7 @@ int ferryd_xdp_engine_new(struct ferry_reactor *r, const struct ferryd_config *c
 {
 	struct xdp_engine *xe;
 	char zc_note[128] = "";
-	unsigned int zc = 0;
+	unsigned int zc = 0, hw_queues;
 	int err;
 
 	*out = NULL;
@@ -1333,6 +1333,14 @@ int ferryd_xdp_engine_new(struct ferry_reactor *r, const struct ferryd_config *c
 			goto err_free;
 		zc += xe->q[i].zero_copy;
 	}
+	/* Not an error (the kernel socket serves the other queues, nothing is lost),
+	 * but their traffic then takes the slow way: say so once, at start. */
+	hw_queues = iface_rx_queues(xe->ifname);
+	if (hw_queues > xe->nq)
+		ferryd_log(LOG_WARNING,
+			   "%s has %u receive queues and only %u %s an AF_XDP socket: datagrams the NIC puts on "
+			   "the others reach the services through the kernel socket (rx_via_socket); use --queues %u",
+			   xe->ifname, hw_queues, xe->nq, xe->nq == 1 ? "has" : "have", hw_queues);
 
 	snprintf(xe->e.describe, sizeof(xe->e.describe),
 		 "AF_XDP on %s, %u queue%s, %s%s%s%s, %u x %u B frames, fragments by kernel socket; %s", xe->ifname,

@@ -767,6 +767,8 @@ Test(xdp_multiqueue, ferryd_two_queues_echoes_and_leaves_nothing, .fini = teardo
 	cr_assert(strstr(read_log(), "ferryd: ready"), "expected ferryd to start on 2 queues; log:\n%s", read_log());
 	cr_assert(strstr(read_log(), "AF_XDP on " FERRY_TESTNS_HOST_IF ", 2 queues"),
 		  "expected ferryd to run AF_XDP on 2 queues; log:\n%s", read_log());
+	cr_assert_null(strstr(read_log(), "receive queues and only"),
+		       "expected no warning about unserved queues with a socket on each; log:\n%s", read_log());
 	pid = fx.ferryd;
 
 	/* the flows as the peer's hash spreads them, then all of them steered to queue 1 */
@@ -813,4 +815,28 @@ Test(xdp_multiqueue, ferryd_two_queues_echoes_and_leaves_nothing, .fini = teardo
 		cr_expect_eq(ferry_testns_run(&fx.ns, FERRY_TESTNS_ROOT, "%s", cmd), 0,
 			     "expected nothing of ours pinned in /sys/fs/bpf");
 	}
+}
+
+Test(xdp_multiqueue, fewer_queues_than_the_interface_warns, .fini = teardown, .timeout = 60)
+{
+	const char *args[] = { "--interface", FERRY_TESTNS_HOST_IF, "--mode", "xdp", "--queues", "1", "--frames", "1024",
+			       "--handler", "count", "--service", "mq=198.18.0.1:9301", NULL };
+	uint64_t deadline;
+
+	setup_queues(2);
+	need_af_xdp();
+	spawn_ferryd(args);
+	deadline = ferry_test_now_ms() + READY_TIMEOUT_MS;
+	while (!strstr(read_log(), "ferryd: ready") && !ferryd_reaped() && ferry_test_now_ms() < deadline)
+		usleep(20000);
+	cr_assert(strstr(read_log(), "ferryd: ready"), "expected ferryd to start on 1 of 2 queues; log:\n%s",
+		  read_log());
+	cr_expect(strstr(read_log(), FERRY_TESTNS_HOST_IF " has 2 receive queues and only 1 has an AF_XDP socket"),
+		  "expected a warning that queue 1 is served only through the kernel; log:\n%s", read_log());
+	kill(fx.ferryd, SIGTERM);
+	deadline = ferry_test_now_ms() + EXIT_TIMEOUT_MS;
+	while (!ferryd_reaped() && ferry_test_now_ms() < deadline)
+		usleep(10000);
+	cr_assert_eq(fx.ferryd, -1, "expected ferryd to exit after SIGTERM; log:\n%s", read_log());
+	cr_expect(WIFEXITED(fx.status) && WEXITSTATUS(fx.status) == 0, "expected exit 0, status 0x%x", fx.status);
 }
