@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* Small helpers any test file may use (testutil.h). */
 #include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <sys/wait.h>
 
 #include "testutil.h"
 
@@ -30,4 +33,14 @@ int ferry_test_count_fds(void)
 			n++;
 	closedir(d);
 	return n - 1; /* the DIR's own fd */
+}
+
+void ferry_test_reap_child(pid_t *child)
+{
+	if (*child > 0) {
+		kill(*child, SIGKILL);
+		while (waitpid(*child, NULL, 0) < 0 && errno == EINTR)
+			;
+	}
+	*child = -1;
 }

@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /*
  * The textbook RFC 1071 sum over big-endian 16-bit words, starting from sum,
@@ -15,5 +16,8 @@ uint16_t ferry_test_sum16(uint32_t sum, const void *p, size_t len);
 
 /* The number of open fds of this process (to prove a call leaked none). */
 int ferry_test_count_fds(void);
+
+/* Teardown of a forked child: SIGKILL and reap *child if it is > 0; then *child = -1. */
+void ferry_test_reap_child(pid_t *child);
 
 #endif

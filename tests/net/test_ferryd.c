@@ -19,7 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -29,6 +28,7 @@
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 
+#include "ferryd_proc.h"
 #include "netns.h"
 #include "testutil.h"
 
@@ -37,29 +37,17 @@
 #define UDP_OTHER_PORT 9200
 #define READY_TIMEOUT_MS 15000
 #define EXIT_TIMEOUT_MS 10000
-#define LOG_MAX (1 << 20)
 
-/* What one test runs: the namespaces, ferryd's pid, its log (stdout and stderr). */
+/* What one test runs: the namespaces, ferryd (its pid, log and wait status). */
 static struct {
 	struct ferry_testns ns;
-	pid_t pid;
-	char log[128];
-	int status; /* ferryd's wait status once reaped */
-} fx = {.pid = -1};
-
-static char logbuf[LOG_MAX];
+	struct ferry_test_ferryd d;
+} fx = {.d = FERRY_TEST_FERRYD_INIT};
 
 static void teardown(void)
 {
-	if (fx.pid > 0) {
-		kill(fx.pid, SIGKILL);
-		waitpid(fx.pid, NULL, 0);
-		fx.pid = -1;
-	}
+	ferry_test_ferryd_stop(&fx.d);
 	ferry_testns_teardown(&fx.ns);
-	if (fx.log[0])
-		unlink(fx.log);
-	fx.log[0] = '\0';
 }
 
 static void env_up(void)
@@ -70,122 +58,44 @@ static void env_up(void)
 		cr_skip_test("needs root for network namespaces and XDP");
 	err = ferry_testns_setup(&fx.ns);
 	cr_assert_eq(err, 0, "expected the namespace fixture to come up, got %s", strerror(-err));
-	fx.pid = -1;
+	fx.d.pid = -1;
 }
 
-static const char *ferryd_path(void)
-{
-	static char path[512];
-	const char *b = getenv("FERRY_BUILD");
-
-	snprintf(path, sizeof(path), "%s/ferryd", b && *b ? b : "build");
-	return path;
-}
-
-/* The whole log so far (NUL-terminated; cut at LOG_MAX). */
+/* The whole log so far (NUL-terminated; cut at FERRY_TEST_FERRYD_LOG_MAX). */
 static const char *read_log(void)
 {
-	ssize_t n = 0;
-	int fd = open(fx.log, O_RDONLY | O_CLOEXEC);
-
-	logbuf[0] = '\0';
-	if (fd < 0)
-		return logbuf;
-	for (;;) {
-		ssize_t r = read(fd, logbuf + n, sizeof(logbuf) - 1 - (size_t)n);
-
-		if (r <= 0)
-			break;
-		n += r;
-	}
-	close(fd);
-	logbuf[n] = '\0';
-	return logbuf;
+	return ferry_test_ferryd_log(&fx.d);
 }
 
 /* Starts ferryd in the host namespace with args (NULL-terminated) appended; does not wait. */
 static void spawn_ferryd(const char *const *args)
 {
-	char *argv[64];
-	unsigned int n = 0;
-	pid_t pid;
-
-	static unsigned int seq;
-
-	if (!fx.log[0])
-		snprintf(fx.log, sizeof(fx.log), "/tmp/ferryt-ferryd-%d-%u.log", (int)getpid(), seq++);
-	argv[n++] = (char *)ferryd_path();
-	for (; *args && n < 63; args++)
-		argv[n++] = (char *)*args;
-	argv[n] = NULL;
-	cr_assert_eq(access(argv[0], X_OK), 0, "expected an executable ferryd at %s (set FERRY_BUILD)", argv[0]);
-	pid = fork();
-	cr_assert_geq(pid, 0, "fork failed: %s", strerror(errno));
-	if (pid == 0) {
-		sigset_t none;
-		int fd;
-
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		if (ferry_testns_enter(&fx.ns, FERRY_TESTNS_HOST))
-			_exit(126);
-		fd = open(fx.log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-		if (fd < 0)
-			_exit(126);
-		dup2(fd, 1);
-		dup2(fd, 2);
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	fx.pid = pid;
+	ferry_test_ferryd_spawn(&fx.d, &fx.ns, "ferryd", args);
 }
 
-/* Reaps ferryd if it has exited: true then, with fx.status set. */
-static bool reaped(void)
-{
-	if (fx.pid <= 0)
-		return true;
-	if (waitpid(fx.pid, &fx.status, WNOHANG) == fx.pid) {
-		fx.pid = -1;
-		return true;
-	}
-	return false;
-}
-
-/* Waits until ferryd logs "ready": 0; or it exited first: -1 (fx.status set). */
+/* Waits until ferryd logs "ready": 0; or it exited first: -1 (fx.d.status set). */
 static int wait_ready(void)
 {
-	uint64_t deadline = ferry_test_now_ms() + READY_TIMEOUT_MS;
+	int r = ferry_test_ferryd_wait_ready(&fx.d, READY_TIMEOUT_MS);
 
-	while (ferry_test_now_ms() < deadline) {
-		if (strstr(read_log(), "ferryd: ready"))
-			return 0;
-		if (reaped())
-			return -1;
-		usleep(20000);
-	}
-	cr_assert_fail("expected ferryd to log 'ferryd: ready' within %d ms; log:\n%s", READY_TIMEOUT_MS, read_log());
-	return -1;
+	if (r == -ETIMEDOUT)
+		cr_assert_fail("expected ferryd to log 'ferryd: ready' within %d ms; log:\n%s", READY_TIMEOUT_MS,
+			       read_log());
+	return r == 0 ? 0 : -1;
 }
 
 static void start_ferryd(const char *const *args)
 {
 	spawn_ferryd(args);
-	cr_assert_eq(wait_ready(), 0, "expected ferryd to start, it exited (status 0x%x); log:\n%s", fx.status,
+	cr_assert_eq(wait_ready(), 0, "expected ferryd to start, it exited (status 0x%x); log:\n%s", fx.d.status,
 		     read_log());
 }
 
 /* Waits (bounded) for ferryd to exit; returns its wait status. */
 static int wait_exit(void)
 {
-	uint64_t deadline = ferry_test_now_ms() + EXIT_TIMEOUT_MS;
-
-	while (ferry_test_now_ms() < deadline) {
-		if (reaped())
-			return fx.status;
-		usleep(10000);
-	}
+	if (ferry_test_ferryd_wait_exit(&fx.d, EXIT_TIMEOUT_MS) == 0)
+		return fx.d.status;
 	cr_assert_fail("expected ferryd to exit within %d ms; log:\n%s", EXIT_TIMEOUT_MS, read_log());
 	return -1;
 }
@@ -199,37 +109,18 @@ static unsigned int count_stats_lines(const char *log)
 	return n + (strncmp(log, "stats ", 6) == 0);
 }
 
-/* The value of key in the last stats line of the log; -1 if absent. */
-static int64_t stats_value(const char *log, const char *key)
-{
-	const char *line = NULL, *p;
-	char pat[64];
-	size_t len;
-
-	for (p = log; (p = strstr(p, "stats ")); p++)
-		if (p == log || p[-1] == '\n')
-			line = p;
-	if (!line)
-		return -1;
-	len = strcspn(line, "\n");
-	snprintf(pat, sizeof(pat), " %s=", key);
-	for (p = line; (p = strstr(p, pat)) && p < line + len; p++)
-		return strtoll(p + strlen(pat), NULL, 10);
-	return -1;
-}
-
 /* SIGUSR1, then waits for the new stats line; returns key's value. */
 static int64_t ask_stats(const char *key)
 {
 	unsigned int before = count_stats_lines(read_log());
 	uint64_t deadline = ferry_test_now_ms() + 3000;
 
-	cr_assert_eq(kill(fx.pid, SIGUSR1), 0, "expected to signal ferryd");
+	cr_assert_eq(ferry_test_ferryd_signal(&fx.d, SIGUSR1), 0, "expected to signal ferryd");
 	while (ferry_test_now_ms() < deadline) {
 		const char *log = read_log();
 
 		if (count_stats_lines(log) > before)
-			return stats_value(log, key);
+			return ferry_test_stats_value(log, key);
 		usleep(10000);
 	}
 	cr_assert_fail("expected a stats line after SIGUSR1; log:\n%s", read_log());
@@ -385,7 +276,7 @@ ParameterizedTest(struct echo_case *c, ferryd_echo, payload_sizes, .fini = teard
 		cr_assert_eq(ask_stats("rx_via_socket"), 0, "expected every datagram by %s alone; log:\n%s",
 			     c->mode[0] == 'x' ? "AF_XDP" : "the socket engine", read_log());
 	}
-	kill(fx.pid, SIGTERM);
+	ferry_test_ferryd_signal(&fx.d, SIGTERM);
 	cr_assert_eq(wait_exit(), 0, "expected ferryd to exit 0 on SIGTERM; log:\n%s", read_log());
 }
 
@@ -561,7 +452,7 @@ ParameterizedTest(struct mode_case *c, ferryd_kernel, traffic_beside_ferryd, .fi
 	cr_assert_eq(ferry_testns_enter(&fx.ns, FERRY_TESTNS_PEER), 0, "expected to enter the peer namespace");
 	expect_echo(AF_INET, ECHO_PORT, 18);
 	expect_echo(AF_INET6, ECHO_PORT, 18);
-	kill(fx.pid, SIGTERM);
+	ferry_test_ferryd_signal(&fx.d, SIGTERM);
 	cr_assert_eq(wait_exit(), 0, "expected ferryd to exit 0 on SIGTERM; log:\n%s", read_log());
 }
 
@@ -630,14 +521,14 @@ ParameterizedTest(struct mode_case *c, ferryd_burst, every_datagram_counted, .fi
 	deadline = ferry_test_now_ms() + 5000;
 	while (ferry_test_now_ms() < deadline && (got = ask_stats("rx_packets")) < BURST_COUNT)
 		usleep(100000);
-	kill(fx.pid, SIGTERM);
+	ferry_test_ferryd_signal(&fx.d, SIGTERM);
 	st = wait_exit();
-	got = stats_value(read_log(), "rx_packets");
+	got = ferry_test_stats_value(read_log(), "rx_packets");
 	cr_log_info("ferryd %s mode: %" PRId64 " of %d datagrams counted in %" PRIu64 " ms", c->mode, got,
 		    BURST_COUNT, ferry_test_now_ms() - start);
 	cr_assert_eq(got, BURST_COUNT, "expected the final stats to count all %d datagrams, got %" PRId64 "; log:\n%s",
 		     BURST_COUNT, got, read_log());
-	cr_assert_eq(stats_value(read_log(), "handler_datagrams"), BURST_COUNT,
+	cr_assert_eq(ferry_test_stats_value(read_log(), "handler_datagrams"), BURST_COUNT,
 		     "expected the count handler to see all %d datagrams", BURST_COUNT);
 	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0,
 		  "expected ferryd to exit 0 (frame accounting balanced), status 0x%x; log:\n%s", st, read_log());
@@ -662,7 +553,7 @@ Test(ferryd_fallback, auto_mode_falls_back_to_sockets, .fini = teardown, .timeou
 	cr_assert_eq(ferry_testns_enter(&fx.ns, FERRY_TESTNS_PEER), 0, "expected to enter the peer namespace");
 	expect_echo(AF_INET, ECHO_PORT, 18);
 	expect_echo(AF_INET6, ECHO_PORT, 1);
-	kill(fx.pid, SIGTERM);
+	ferry_test_ferryd_signal(&fx.d, SIGTERM);
 	cr_assert_eq(wait_exit(), 0, "expected ferryd to exit 0 on SIGTERM; log:\n%s", read_log());
 }
 
@@ -676,7 +567,7 @@ Test(ferryd_fallback, xdp_mode_fails_with_reason, .fini = teardown, .timeout = 6
 	env_up();
 	spawn_ferryd(args);
 	cr_assert_eq(wait_ready(), -1, "expected ferryd --mode xdp to refuse to start; log:\n%s", read_log());
-	st = fx.status;
+	st = fx.d.status;
 	log = read_log();
 	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) != 0, "expected a non-zero exit status, got 0x%x; log:\n%s", st,
 		  log);
@@ -693,7 +584,7 @@ Test(ferryd_fallback, bad_interface_is_usage_error, .fini = teardown, .timeout =
 	env_up();
 	spawn_ferryd(args);
 	cr_assert_eq(wait_ready(), -1, "expected ferryd to refuse an unknown interface");
-	st = fx.status;
+	st = fx.d.status;
 	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 2, "expected exit status 2, got 0x%x", st);
 	cr_assert(strstr(read_log(), "--interface: 'nosuchif0'"), "expected the option and value in: %s", read_log());
 }
@@ -723,20 +614,21 @@ Test(ferryd_cleanup, sigterm_leaves_nothing, .fini = teardown, .timeout = 60)
 	cr_assert(xdp_attached(), "expected an XDP program on fh0 while ferryd runs");
 	cr_assert_eq(ferry_testns_enter(&fx.ns, FERRY_TESTNS_PEER), 0, "expected to enter the peer namespace");
 	expect_echo(AF_INET, ECHO_PORT, 18);
-	pid = fx.pid;
-	kill(fx.pid, SIGTERM);
+	pid = fx.d.pid;
+	ferry_test_ferryd_signal(&fx.d, SIGTERM);
 	cr_assert_eq(wait_exit(), 0, "expected ferryd to exit 0 on SIGTERM; log:\n%s", read_log());
 	cr_assert_not(xdp_attached(), "expected no XDP program on fh0 after SIGTERM");
 	cr_assert_not(bpffs_has_ours(out, sizeof(out)), "expected nothing of ours pinned in /sys/fs/bpf: %s", out);
 	cr_assert(kill(pid, 0) == -1 && errno == ESRCH, "expected no ferryd process left");
-	cr_assert_neq(stats_value(read_log(), "rx_packets"), -1, "expected a final stats line; log:\n%s", read_log());
+	cr_assert_neq(ferry_test_stats_value(read_log(), "rx_packets"), -1, "expected a final stats line; log:\n%s",
+		      read_log());
 	/* the XDP program's own counters follow: the echoed datagram was redirected to AF_XDP */
 	cr_assert(strstr(read_log(), " xdp_redirected="), "expected xdp_<counter>= in the stats line; log:\n%s",
 		  read_log());
-	cr_assert_geq(stats_value(read_log(), "xdp_redirected"), 1, "expected xdp_redirected >= 1; log:\n%s",
-		      read_log());
-	cr_assert_geq(stats_value(read_log(), "xdp_pass_fragment"), 0, "expected every XDP counter printed; log:\n%s",
-		      read_log());
+	cr_assert_geq(ferry_test_stats_value(read_log(), "xdp_redirected"), 1,
+		      "expected xdp_redirected >= 1; log:\n%s", read_log());
+	cr_assert_geq(ferry_test_stats_value(read_log(), "xdp_pass_fragment"), 0,
+		      "expected every XDP counter printed; log:\n%s", read_log());
 }
 
 Test(ferryd_cleanup, restart_after_sigkill, .fini = teardown, .timeout = 90)
@@ -749,17 +641,17 @@ Test(ferryd_cleanup, restart_after_sigkill, .fini = teardown, .timeout = 90)
 	start_ferryd(args);
 	cr_assert_eq(ferry_testns_enter(&fx.ns, FERRY_TESTNS_PEER), 0, "expected to enter the peer namespace");
 	expect_echo(AF_INET, ECHO_PORT, 18);
-	kill(fx.pid, SIGKILL);
+	ferry_test_ferryd_signal(&fx.d, SIGKILL);
 	wait_exit();
 	cr_assert(xdp_attached(), "expected the killed ferryd's XDP program to stay on fh0 (nothing detached it)");
 
 	/* A new instance sweeps it and serves again. */
-	unlink(fx.log);
+	unlink(fx.d.log);
 	start_ferryd(args);
 	cr_assert(strstr(read_log(), "removed"), "expected the new ferryd to log what it swept; log:\n%s", read_log());
 	expect_echo(AF_INET, ECHO_PORT, 18);
 	expect_echo(AF_INET6, ECHO_PORT, 18);
-	kill(fx.pid, SIGTERM);
+	ferry_test_ferryd_signal(&fx.d, SIGTERM);
 	cr_assert_eq(wait_exit(), 0, "expected the new ferryd to exit 0 on SIGTERM; log:\n%s", read_log());
 	cr_assert_not(xdp_attached(), "expected no XDP program on fh0 after SIGTERM");
 	cr_assert_not(bpffs_has_ours(out, sizeof(out)), "expected nothing of ours pinned in /sys/fs/bpf: %s", out);

@@ -16,6 +16,7 @@
 
 #include <ferry/reactor.h>
 
+#include "engine_fixture.h"
 #include "neigh.h"
 #include "netns.h"
 
@@ -32,14 +33,7 @@ static struct {
 
 static void setup(void)
 {
-	int err;
-
-	if (!ferry_test_is_root())
-		cr_skip_test("needs root for namespaces");
-	err = ferry_testns_setup(&fx.ns);
-	if (err)
-		cr_skip_test("cannot create the test namespaces: %s", strerror(-err));
-	fx.ns_up = true;
+	ferry_test_ns_up(&fx.ns, &fx.ns_up, "needs root for namespaces");
 	cr_assert_eq(ferry_testns_enter(&fx.ns, FERRY_TESTNS_HOST), 0, "entering the host namespace");
 	fx.ifindex = if_nametoindex(FERRY_TESTNS_HOST_IF);
 	cr_assert_gt(fx.ifindex, 0, "expected " FERRY_TESTNS_HOST_IF " in the host namespace");
@@ -56,9 +50,7 @@ static void teardown(void)
 	if (fx.batch[0])
 		unlink(fx.batch);
 	fx.batch[0] = '\0';
-	if (fx.ns_up)
-		ferry_testns_teardown(&fx.ns);
-	fx.ns_up = false;
+	ferry_test_ns_down(&fx.ns, &fx.ns_up);
 }
 
 TestSuite(neigh_cache, .init = setup, .fini = teardown, .timeout = 60);

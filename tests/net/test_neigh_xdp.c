@@ -18,71 +18,34 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "engine_fixture.h"
 #include "ferryd.h"
 #include "netns.h"
-
-#ifndef AF_XDP
-#define AF_XDP 44
-#endif
 
 #define PEERS 300
 #define ROUNDS 6
 #define SVC_PORT 41301
 #define PEER_PORT 51301
 
+static struct ferry_test_engine_fx fx = FERRY_TEST_ENGINE_FX_INIT;
+
+/* The test's own: the peers' address batch file, what the echo callback counted per round. */
 static struct {
-	struct ferry_testns ns;
-	bool ns_up;
-	struct ferry_reactor *r;
-	struct ferryd_config cfg;
-	struct ferryd_engine *e;
-	pid_t child;
 	char batch[64];
 	uint64_t echoed[ROUNDS], via[ROUNDS], bad;
-} fx = { .child = -1 };
+} nx;
 
 static void setup(void)
 {
-	int fd, err;
-
-	if (!ferry_test_is_root())
-		cr_skip_test("needs root for namespaces and AF_XDP");
-	err = ferry_testns_setup(&fx.ns);
-	if (err)
-		cr_skip_test("cannot create the test namespaces: %s", strerror(-err));
-	fx.ns_up = true;
-	cr_assert_eq(ferry_testns_enter(&fx.ns, FERRY_TESTNS_HOST), 0, "entering the host namespace");
-	fd = socket(AF_XDP, SOCK_RAW | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		cr_skip_test("no AF_XDP sockets here: %s", strerror(errno));
-	close(fd);
-	fx.r = ferry_reactor_new();
-	cr_assert_not_null(fx.r, "a reactor");
-	ferryd_config_defaults(&fx.cfg);
-	snprintf(fx.cfg.ifname, sizeof(fx.cfg.ifname), "%s", FERRY_TESTNS_HOST_IF);
-	fx.cfg.queues = 1;
-	fx.cfg.mode = FERRYD_MODE_XDP;
+	ferry_test_engine_fx_setup(&fx);
 }
 
 static void teardown(void)
 {
-	if (fx.child > 0) {
-		kill(fx.child, SIGKILL);
-		waitpid(fx.child, NULL, 0);
-		fx.child = -1;
-	}
-	if (fx.e) {
-		fx.e->ops->free(fx.e);
-		fx.e = NULL;
-	}
-	ferry_reactor_free(fx.r);
-	fx.r = NULL;
-	if (fx.batch[0])
-		unlink(fx.batch);
-	fx.batch[0] = '\0';
-	if (fx.ns_up)
-		ferry_testns_teardown(&fx.ns);
-	fx.ns_up = false;
+	if (nx.batch[0])
+		unlink(nx.batch);
+	nx.batch[0] = '\0';
+	ferry_test_engine_fx_teardown(&fx);
 }
 
 TestSuite(neigh_xdp, .init = setup, .fini = teardown, .timeout = 90);
@@ -103,14 +66,14 @@ static void echo_cb(void *user, struct ferry_iobuf **bufs, const union ferry_soc
 	unsigned int round = ferry_iobuf_length(bufs[0]) ? ((const uint8_t *)ferry_iobuf_window(bufs[0]))[0] : ROUNDS;
 
 	if (round >= ROUNDS) {
-		fx.bad += n;
+		nx.bad += n;
 		round = ROUNDS - 1;
 	}
 	fx.e->ops->get_stats(fx.e, &a);
 	cr_assert_eq(fx.e->ops->send(fx.e, svc, bufs, srcs, n), n, "every echo accepted");
 	fx.e->ops->get_stats(fx.e, &b);
-	fx.echoed[round] += n;
-	fx.via[round] += b.tx_via_socket - a.tx_via_socket;
+	nx.echoed[round] += n;
+	nx.via[round] += b.tx_via_socket - a.tx_via_socket;
 }
 
 /* The peer: one socket per address; per round one datagram from each, then every echo back (bounded waits). */
@@ -186,19 +149,19 @@ Test(neigh_xdp, echo_to_300_peers_leaves_the_socket_path)
 	struct ferryd_service svc;
 	struct ferryd_stats st;
 	char why[256] = "";
-	uint64_t deadline, total = 0;
+	uint64_t total = 0;
 	unsigned int rounds_by_socket = 0;
 	int status = -1, err;
 	FILE *f;
 
 	/* the peer's 300 extra addresses, on-link for the host */
-	snprintf(fx.batch, sizeof(fx.batch), "/tmp/ferry-neigh-xdp-%d.batch", (int)getpid());
-	f = fopen(fx.batch, "w");
+	snprintf(nx.batch, sizeof(nx.batch), "/tmp/ferry-neigh-xdp-%d.batch", (int)getpid());
+	f = fopen(nx.batch, "w");
 	cr_assert_not_null(f);
 	for (unsigned int i = 0; i < PEERS; i++)
 		fprintf(f, "addr add 198.18.%u.%u/32 dev " FERRY_TESTNS_PEER_IF "\n", 1 + i / 254, 1 + i % 254);
 	fclose(f);
-	cr_assert_eq(ferry_testns_run(&fx.ns, FERRY_TESTNS_PEER, "ip -batch %s", fx.batch), 0, "the peer's addresses");
+	cr_assert_eq(ferry_testns_run(&fx.ns, FERRY_TESTNS_PEER, "ip -batch %s", nx.batch), 0, "the peer's addresses");
 	cr_assert_eq(ferry_testns_run(&fx.ns, FERRY_TESTNS_HOST,
 				      "ip route add 198.18.1.0/24 dev " FERRY_TESTNS_HOST_IF " && ip route add 198.18.2.0/24 dev "
 				      FERRY_TESTNS_HOST_IF),
@@ -212,17 +175,9 @@ Test(neigh_xdp, echo_to_300_peers_leaves_the_socket_path)
 	err = ferryd_xdp_engine_new(fx.r, &fx.cfg, &svc, 1, &fx.e, why, sizeof(why));
 	cr_assert_eq(err, 0, "ferryd_xdp_engine_new: %s (%s)", strerror(-err), why);
 
-	fflush(NULL);
-	fx.child = fork();
-	cr_assert_geq(fx.child, 0, "fork");
-	if (fx.child == 0)
+	if (ferry_test_engine_fx_fork(&fx) == 0)
 		_exit(peer_main());
-	deadline = ferry_test_now_ms() + 60000;
-	while (fx.child > 0 && ferry_test_now_ms() < deadline) {
-		cr_assert_geq(ferry_reactor_run_once(fx.r, 10), 0, "reactor");
-		if (waitpid(fx.child, &status, WNOHANG) == fx.child)
-			fx.child = -1;
-	}
+	ferry_test_engine_fx_run_peer(&fx, 60000, &status);
 	cr_assert_eq(fx.child, -1, "the peer finished in time");
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the peer got every echo of every round (status %#x)",
 		  status);
@@ -230,22 +185,22 @@ Test(neigh_xdp, echo_to_300_peers_leaves_the_socket_path)
 	fx.e->ops->get_stats(fx.e, &st);
 	cr_expect_eq(ferryd_engine_check_frames(fx.e), 0, "frame accounting balanced");
 	for (unsigned int r = 0; r < ROUNDS; r++) {
-		cr_log_info("round %u: %llu echoes, %llu by socket", r, (unsigned long long)fx.echoed[r],
-			    (unsigned long long)fx.via[r]);
-		fprintf(stderr, "neigh_xdp: round %u: %llu echoes, %llu by socket\n", r, (unsigned long long)fx.echoed[r],
-			(unsigned long long)fx.via[r]);
-		cr_expect_eq(fx.echoed[r], PEERS, "round %u: expected %d echoes, %llu", r, PEERS,
-			     (unsigned long long)fx.echoed[r]);
-		rounds_by_socket += fx.via[r] != 0;
-		total += fx.echoed[r];
+		cr_log_info("round %u: %llu echoes, %llu by socket", r, (unsigned long long)nx.echoed[r],
+			    (unsigned long long)nx.via[r]);
+		fprintf(stderr, "neigh_xdp: round %u: %llu echoes, %llu by socket\n", r, (unsigned long long)nx.echoed[r],
+			(unsigned long long)nx.via[r]);
+		cr_expect_eq(nx.echoed[r], PEERS, "round %u: expected %d echoes, %llu", r, PEERS,
+			     (unsigned long long)nx.echoed[r]);
+		rounds_by_socket += nx.via[r] != 0;
+		total += nx.echoed[r];
 	}
-	cr_expect_eq(fx.bad, 0, "no datagram of an unknown round");
-	cr_expect_gt(fx.via[0], 0, "expected the first replies by the kernel's path (nothing resolved yet)");
-	cr_expect_geq(st.tx_neigh_miss, fx.via[0], "expected those counted as neighbour misses");
+	cr_expect_eq(nx.bad, 0, "no datagram of an unknown round");
+	cr_expect_gt(nx.via[0], 0, "expected the first replies by the kernel's path (nothing resolved yet)");
+	cr_expect_geq(st.tx_neigh_miss, nx.via[0], "expected those counted as neighbour misses");
 	cr_expect_leq(rounds_by_socket, 2, "expected replies by socket only until the next hops resolved");
 	for (unsigned int r = 2; r < ROUNDS; r++)
-		cr_expect_eq(fx.via[r], 0, "round %u: expected every reply on the TX ring, %llu by socket", r,
-			     (unsigned long long)fx.via[r]);
+		cr_expect_eq(nx.via[r], 0, "round %u: expected every reply on the TX ring, %llu by socket", r,
+			     (unsigned long long)nx.via[r]);
 	cr_expect_eq(st.tx_packets, total, "tx_packets %llu, expected %llu", (unsigned long long)st.tx_packets,
 		     (unsigned long long)total);
 	cr_expect_eq(st.tx_dropped, 0, "nothing dropped");

@@ -19,12 +19,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "engine_fixture.h"
 #include "ferryd.h"
 #include "netns.h"
-
-#ifndef AF_XDP
-#define AF_XDP 44
-#endif
 
 #define MTU 1600 /* so a 1472-byte payload fits IPv6 too (1472 + 48 > 1500) */
 #define REC_MAX 4096 /* the largest datagram a test records: a frame */
@@ -35,14 +32,7 @@ static unsigned int echo_gap_ms; /* the peer's pause after each echo */
 static bool wildcard;		  /* services() makes wildcard services */
 #define NSIZES (sizeof(SIZES) / sizeof(SIZES[0]))
 
-static struct {
-	struct ferry_testns ns;
-	bool ns_up;
-	struct ferry_reactor *r;
-	struct ferryd_config cfg;
-	struct ferryd_engine *e;
-	pid_t child;
-} fx = { .child = -1 };
+static struct ferry_test_engine_fx fx = FERRY_TEST_ENGINE_FX_INIT;
 
 /* ---- what the callbacks saw --------------------------------------------------- */
 
@@ -74,46 +64,16 @@ static uint8_t pattern(size_t size, size_t j, int family)
 
 static void setup(void)
 {
-	int fd, err;
-
 	memset(&seen, 0, sizeof(seen));
-	if (!ferry_test_is_root())
-		cr_skip_test("needs root for namespaces and AF_XDP");
-	err = ferry_testns_setup(&fx.ns);
-	if (err)
-		cr_skip_test("cannot create the test namespaces: %s", strerror(-err));
-	fx.ns_up = true;
+	ferry_test_engine_fx_ns(&fx);
 	cr_assert_eq(ferry_testns_run(&fx.ns, FERRY_TESTNS_HOST, "ip link set " FERRY_TESTNS_HOST_IF " mtu %d", MTU), 0);
 	cr_assert_eq(ferry_testns_run(&fx.ns, FERRY_TESTNS_PEER, "ip link set " FERRY_TESTNS_PEER_IF " mtu %d", MTU), 0);
-	cr_assert_eq(ferry_testns_enter(&fx.ns, FERRY_TESTNS_HOST), 0, "entering the host namespace");
-	fd = socket(AF_XDP, SOCK_RAW | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		cr_skip_test("no AF_XDP sockets here: %s", strerror(errno));
-	close(fd);
-	fx.r = ferry_reactor_new();
-	cr_assert_not_null(fx.r, "a reactor");
-	ferryd_config_defaults(&fx.cfg);
-	snprintf(fx.cfg.ifname, sizeof(fx.cfg.ifname), "%s", FERRY_TESTNS_HOST_IF);
-	fx.cfg.queues = 1;
-	fx.cfg.mode = FERRYD_MODE_XDP;
+	ferry_test_engine_fx_host(&fx, true);
 }
 
 static void teardown(void)
 {
-	if (fx.child > 0) {
-		kill(fx.child, SIGKILL);
-		waitpid(fx.child, NULL, 0);
-		fx.child = -1;
-	}
-	if (fx.e) {
-		fx.e->ops->free(fx.e);
-		fx.e = NULL;
-	}
-	ferry_reactor_free(fx.r);
-	fx.r = NULL;
-	if (fx.ns_up)
-		ferry_testns_teardown(&fx.ns);
-	fx.ns_up = false;
+	ferry_test_engine_fx_teardown(&fx);
 }
 
 /* Two services: 198.18.0.1:port4 and [2001:2::1]:port6, both calling cb. */
@@ -267,10 +227,7 @@ static int peer_sizes(uint16_t port4, uint16_t port6, uint16_t peer_port, bool e
 
 static void fork_peer(int (*fn)(uint16_t, uint16_t, uint16_t, bool), uint16_t p4, uint16_t p6, uint16_t pp, bool echo)
 {
-	fflush(NULL);
-	fx.child = fork();
-	cr_assert_geq(fx.child, 0, "fork");
-	if (fx.child == 0)
+	if (ferry_test_engine_fx_fork(&fx) == 0)
 		_exit(fn(p4, p6, pp, echo));
 }
 

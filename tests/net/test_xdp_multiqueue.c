@@ -29,13 +29,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "engine_fixture.h"
 #include "ferryd.h"
+#include "ferryd_proc.h"
 #include "netns.h"
 #include "xsk.h"
-
-#ifndef AF_XDP
-#define AF_XDP 44
-#endif
 
 #define NPORTS 64	   /* flows: peer source ports PEER_PORT_BASE .. + NPORTS - 1 */
 #define ROUNDS 16	   /* datagrams per flow */
@@ -47,22 +45,10 @@
 #define RUN_MS 30000	   /* how long the reactor runs for one peer */
 #define READY_TIMEOUT_MS 15000
 #define EXIT_TIMEOUT_MS 10000
-#define LOG_MAX (1 << 20)
 
-static struct {
-	struct ferry_testns ns;
-	bool ns_up;
-	struct ferry_reactor *r;
-	struct ferryd_config cfg;
-	struct ferryd_engine *e;
-	pid_t child;	/* the peer, for in-process engines */
-	int result_fd;	/* its report */
-	pid_t ferryd;	/* the binary, for the end-to-end test */
-	char log[128];
-	int status;
-} fx = { .child = -1, .result_fd = -1, .ferryd = -1 };
-
-static char logbuf[LOG_MAX];
+static struct ferry_test_engine_fx fx = FERRY_TEST_ENGINE_FX_INIT; /* child: the peer, for in-process engines */
+static int result_fd = -1;					    /* the peer's report */
+static struct ferry_test_ferryd ferryd = FERRY_TEST_FERRYD_INIT;    /* the binary, for the end-to-end tests */
 
 /* What the service callback saw. */
 static struct {
@@ -171,58 +157,21 @@ static void setup_queues(unsigned int nq)
 	int err;
 
 	memset(&seen, 0, sizeof(seen));
-	if (!ferry_test_is_root())
-		cr_skip_test("needs root for namespaces and AF_XDP");
-	err = ferry_testns_setup(&fx.ns);
-	if (err)
-		cr_skip_test("cannot create the test namespaces: %s", strerror(-err));
-	fx.ns_up = true;
+	ferry_test_engine_fx_ns(&fx);
 	err = mq_veth(nq);
 	cr_assert_eq(err, 0, "expected a veth pair with %u queues a side (exit status %d)", nq, err);
-	cr_assert_eq(ferry_testns_enter(&fx.ns, FERRY_TESTNS_HOST), 0, "entering the host namespace");
-	fx.r = ferry_reactor_new();
-	cr_assert_not_null(fx.r, "a reactor");
-	ferryd_config_defaults(&fx.cfg);
-	snprintf(fx.cfg.ifname, sizeof(fx.cfg.ifname), "%s", FERRY_TESTNS_HOST_IF);
-	fx.cfg.mode = FERRYD_MODE_XDP;
+	ferry_test_engine_fx_host(&fx, false);
 	fx.cfg.frames = 1024;
-}
-
-static void need_af_xdp(void)
-{
-	int fd = socket(AF_XDP, SOCK_RAW | SOCK_CLOEXEC, 0);
-
-	if (fd < 0)
-		cr_skip_test("no AF_XDP sockets here: %s", strerror(errno));
-	close(fd);
 }
 
 static void teardown(void)
 {
-	if (fx.child > 0) {
-		kill(fx.child, SIGKILL);
-		waitpid(fx.child, NULL, 0);
-	}
-	fx.child = -1;
-	if (fx.result_fd >= 0)
-		close(fx.result_fd);
-	fx.result_fd = -1;
-	if (fx.ferryd > 0) {
-		kill(fx.ferryd, SIGKILL);
-		waitpid(fx.ferryd, NULL, 0);
-	}
-	fx.ferryd = -1;
-	if (fx.log[0])
-		unlink(fx.log);
-	fx.log[0] = '\0';
-	if (fx.e)
-		fx.e->ops->free(fx.e);
-	fx.e = NULL;
-	ferry_reactor_free(fx.r);
-	fx.r = NULL;
-	if (fx.ns_up)
-		ferry_testns_teardown(&fx.ns);
-	fx.ns_up = false;
+	ferry_test_reap_child(&fx.child);
+	if (result_fd >= 0)
+		close(result_fd);
+	result_fd = -1;
+	ferry_test_ferryd_stop(&ferryd);
+	ferry_test_engine_fx_teardown(&fx);
 }
 
 /* ---- the peer: NPORTS flows, ROUNDS datagrams each, every one echoed ----------------------------- */
@@ -321,7 +270,7 @@ out:
 			close(pfd[i].fd);
 }
 
-/* Forks the peer; its result comes back through fx.result_fd. */
+/* Forks the peer; its result comes back through result_fd. */
 static void start_peer(int family, uint16_t svc_port)
 {
 	int p[2];
@@ -341,23 +290,18 @@ static void start_peer(int family, uint16_t svc_port)
 		_exit(write(p[1], &res, sizeof(res)) == (ssize_t)sizeof(res) ? 0 : 11);
 	}
 	close(p[1]);
-	fx.result_fd = p[0];
+	result_fd = p[0];
 }
 
 /* Runs the reactor until the peer exits (bounded); returns its report. */
 static void run_peer(struct peer_result *res)
 {
-	uint64_t deadline = ferry_test_now_ms() + RUN_MS;
 	int st = -1;
 
-	while (fx.child > 0 && ferry_test_now_ms() < deadline) {
-		cr_assert_geq(ferry_reactor_run_once(fx.r, 10), 0, "reactor");
-		if (waitpid(fx.child, &st, WNOHANG) == fx.child)
-			fx.child = -1;
-	}
+	ferry_test_engine_fx_run_peer(&fx, RUN_MS, &st);
 	cr_assert_eq(fx.child, -1, "expected the peer to finish within %d ms", RUN_MS);
 	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "expected the peer to exit 0, status 0x%x", st);
-	cr_assert_eq(read(fx.result_fd, res, sizeof(*res)), (ssize_t)sizeof(*res), "expected the peer's report");
+	cr_assert_eq(read(result_fd, res, sizeof(*res)), (ssize_t)sizeof(*res), "expected the peer's report");
 	cr_log_info("peer: sent %u, echoed %u, bad %u, missing %u", res->sent, res->echoed, res->bad, res->missing);
 }
 
@@ -503,7 +447,7 @@ ParameterizedTest(struct mq_case *c, xdp_multiqueue, flows_spread_over_every_que
 	struct ferryd_stats st;
 
 	setup_queues(c->queues);
-	need_af_xdp();
+	ferry_test_need_af_xdp();
 	one_service(&svc, c->family);
 	start_xdp(&svc, c->queues);
 	start_peer(c->family, SVC_PORT);
@@ -540,7 +484,7 @@ Test(xdp_multiqueue, xps_steers_every_flow_to_queue_3, .fini = teardown, .timeou
 	struct ferryd_stats st;
 
 	setup_queues(4);
-	need_af_xdp();
+	ferry_test_need_af_xdp();
 	cr_assert_eq(steer_peer_to(4, 3), 0, "expected to map every CPU of the peer to fp0's TX queue 3");
 	one_service(&svc, AF_INET);
 	start_xdp(&svc, 4);
@@ -569,7 +513,7 @@ Test(xdp_multiqueue, queues_without_socket_go_through_the_kernel, .fini = teardo
 	struct ferryd_stats st;
 
 	setup_queues(4);
-	need_af_xdp();
+	ferry_test_need_af_xdp();
 	one_service(&svc, AF_INET);
 	start_xdp(&svc, 2);
 	start_peer(AF_INET, SVC_PORT);
@@ -597,7 +541,7 @@ Test(xdp_multiqueue, more_queues_than_the_interface_names_the_queue, .fini = tea
 	char why[256] = "";
 
 	setup_queues(2);
-	need_af_xdp();
+	ferry_test_need_af_xdp();
 	one_service(&svc, AF_INET);
 	fx.cfg.queues = 3;
 	err = ferryd_xdp_engine_new(fx.r, &fx.cfg, &svc, 1, &fx.e, why, sizeof(why));
@@ -663,113 +607,30 @@ Test(xdp_multiqueue, socket_engine_reuseport_group_receives_every_flow, .fini = 
 
 /* ---- (2) ferryd --queues 2 ------------------------------------------------------------------- */
 
-static const char *ferryd_path(void)
-{
-	static char path[512];
-	const char *b = getenv("FERRY_BUILD");
-
-	snprintf(path, sizeof(path), "%s/ferryd", b && *b ? b : "build");
-	return path;
-}
-
 static const char *read_log(void)
 {
-	ssize_t n = 0, r;
-	int fd = open(fx.log, O_RDONLY | O_CLOEXEC);
-
-	logbuf[0] = '\0';
-	if (fd < 0)
-		return logbuf;
-	while ((r = read(fd, logbuf + n, sizeof(logbuf) - 1 - (size_t)n)) > 0)
-		n += r;
-	close(fd);
-	logbuf[n] = '\0';
-	return logbuf;
-}
-
-static bool ferryd_reaped(void)
-{
-	if (fx.ferryd <= 0)
-		return true;
-	if (waitpid(fx.ferryd, &fx.status, WNOHANG) == fx.ferryd) {
-		fx.ferryd = -1;
-		return true;
-	}
-	return false;
-}
-
-/* The value of key in the last stats line of the log; -1 if absent. */
-static int64_t stats_value(const char *log, const char *key)
-{
-	const char *line = NULL, *p;
-	char pat[64];
-
-	for (p = log; (p = strstr(p, "stats ")); p++)
-		if (p == log || p[-1] == '\n')
-			line = p;
-	if (!line)
-		return -1;
-	snprintf(pat, sizeof(pat), " %s=", key);
-	p = strstr(line, pat);
-	if (!p || p > line + strcspn(line, "\n"))
-		return -1;
-	return strtoll(p + strlen(pat), NULL, 10);
-}
-
-static void spawn_ferryd(const char *const *args)
-{
-	char *argv[32];
-	unsigned int n = 0;
-
-	snprintf(fx.log, sizeof(fx.log), "/tmp/ferryt-mq-%d.log", (int)getpid());
-	argv[n++] = (char *)ferryd_path();
-	for (; *args && n < 31; args++)
-		argv[n++] = (char *)*args;
-	argv[n] = NULL;
-	cr_assert_eq(access(argv[0], X_OK), 0, "expected an executable ferryd at %s (set FERRY_BUILD)", argv[0]);
-	fx.ferryd = fork();
-	cr_assert_geq(fx.ferryd, 0, "fork: %s", strerror(errno));
-	if (fx.ferryd == 0) {
-		sigset_t none;
-		int fd;
-
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		if (ferry_testns_enter(&fx.ns, FERRY_TESTNS_HOST))
-			_exit(126);
-		fd = open(fx.log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-		if (fd < 0)
-			_exit(126);
-		dup2(fd, 1);
-		dup2(fd, 2);
-		execv(argv[0], argv);
-		_exit(127);
-	}
+	return ferry_test_ferryd_log(&ferryd);
 }
 
 Test(xdp_multiqueue, ferryd_two_queues_echoes_and_leaves_nothing, .fini = teardown, .timeout = 90)
 {
 	const char *args[] = { "--interface", FERRY_TESTNS_HOST_IF, "--mode", "xdp", "--queues", "2", "--frames", "1024",
 			       "--handler", "echo", "--service", "mq=198.18.0.1:9300", NULL };
-	uint64_t deadline;
 	struct peer_result res;
 	const char *log;
 	char cmd[256];
 	pid_t pid;
 
 	setup_queues(2);
-	need_af_xdp();
-	spawn_ferryd(args);
-	deadline = ferry_test_now_ms() + READY_TIMEOUT_MS;
-	while (!strstr(read_log(), "ferryd: ready") && !ferryd_reaped() && ferry_test_now_ms() < deadline)
-		usleep(20000);
+	ferry_test_need_af_xdp();
+	ferry_test_ferryd_spawn(&ferryd, &fx.ns, "mq", args);
+	ferry_test_ferryd_wait_ready(&ferryd, READY_TIMEOUT_MS);
 	cr_assert(strstr(read_log(), "ferryd: ready"), "expected ferryd to start on 2 queues; log:\n%s", read_log());
 	cr_assert(strstr(read_log(), "AF_XDP on " FERRY_TESTNS_HOST_IF ", 2 queues"),
 		  "expected ferryd to run AF_XDP on 2 queues; log:\n%s", read_log());
 	cr_assert_null(strstr(read_log(), "receive queues and only"),
 		       "expected no warning about unserved queues with a socket on each; log:\n%s", read_log());
-	pid = fx.ferryd;
+	pid = ferryd.pid;
 
 	/* the flows as the peer's hash spreads them, then all of them steered to queue 1 */
 	cr_assert_eq(ferry_testns_enter(&fx.ns, FERRY_TESTNS_PEER), 0, "entering the peer namespace");
@@ -781,23 +642,22 @@ Test(xdp_multiqueue, ferryd_two_queues_echoes_and_leaves_nothing, .fini = teardo
 	cr_log_info("peer, queue 1: sent %u, echoed %u, bad %u, missing %u", res.sent, res.echoed, res.bad, res.missing);
 	expect_peer_all_echoed(&res);
 
-	kill(fx.ferryd, SIGTERM);
-	deadline = ferry_test_now_ms() + EXIT_TIMEOUT_MS;
-	while (!ferryd_reaped() && ferry_test_now_ms() < deadline)
-		usleep(10000);
+	ferry_test_ferryd_signal(&ferryd, SIGTERM);
+	ferry_test_ferryd_wait_exit(&ferryd, EXIT_TIMEOUT_MS);
 	log = read_log();
-	cr_assert_eq(fx.ferryd, -1, "expected ferryd to exit within %d ms of SIGTERM; log:\n%s", EXIT_TIMEOUT_MS, log);
-	cr_assert(WIFEXITED(fx.status) && WEXITSTATUS(fx.status) == 0,
-		  "expected exit 0 (frames balanced on both queues), status 0x%x; log:\n%s", fx.status, log);
-	cr_expect_eq(stats_value(log, "rx_packets"), 2 * NPORTS * ROUNDS, "expected %d received; log:\n%s",
+	cr_assert_eq(ferryd.pid, -1, "expected ferryd to exit within %d ms of SIGTERM; log:\n%s", EXIT_TIMEOUT_MS, log);
+	cr_assert(WIFEXITED(ferryd.status) && WEXITSTATUS(ferryd.status) == 0,
+		  "expected exit 0 (frames balanced on both queues), status 0x%x; log:\n%s", ferryd.status, log);
+	cr_expect_eq(ferry_test_stats_value(log, "rx_packets"), 2 * NPORTS * ROUNDS, "expected %d received; log:\n%s",
 		     2 * NPORTS * ROUNDS, log);
-	cr_expect_eq(stats_value(log, "tx_packets"), 2 * NPORTS * ROUNDS, "expected %d echoed; log:\n%s",
+	cr_expect_eq(ferry_test_stats_value(log, "tx_packets"), 2 * NPORTS * ROUNDS, "expected %d echoed; log:\n%s",
 		     2 * NPORTS * ROUNDS, log);
-	cr_expect_eq(stats_value(log, "rx_via_socket"), 0, "expected every datagram by AF_XDP; log:\n%s", log);
-	cr_expect_eq(stats_value(log, "xdp_pass_no_socket"), 0,
+	cr_expect_eq(ferry_test_stats_value(log, "rx_via_socket"), 0, "expected every datagram by AF_XDP; log:\n%s",
+		     log);
+	cr_expect_eq(ferry_test_stats_value(log, "xdp_pass_no_socket"), 0,
 		     "expected a socket on both queues (none passed for lack of one); log:\n%s", log);
-	cr_expect_eq(stats_value(log, "xdp_redirected"), 2 * NPORTS * ROUNDS, "expected %d redirected; log:\n%s",
-		     2 * NPORTS * ROUNDS, log);
+	cr_expect_eq(ferry_test_stats_value(log, "xdp_redirected"), 2 * NPORTS * ROUNDS,
+		     "expected %d redirected; log:\n%s", 2 * NPORTS * ROUNDS, log);
 	cr_expect(kill(pid, 0) == -1 && errno == ESRCH, "expected no ferryd process left");
 
 	/* nothing on fh0, nothing of ours pinned */
@@ -821,22 +681,18 @@ Test(xdp_multiqueue, fewer_queues_than_the_interface_warns, .fini = teardown, .t
 {
 	const char *args[] = { "--interface", FERRY_TESTNS_HOST_IF, "--mode", "xdp", "--queues", "1", "--frames", "1024",
 			       "--handler", "count", "--service", "mq=198.18.0.1:9301", NULL };
-	uint64_t deadline;
 
 	setup_queues(2);
-	need_af_xdp();
-	spawn_ferryd(args);
-	deadline = ferry_test_now_ms() + READY_TIMEOUT_MS;
-	while (!strstr(read_log(), "ferryd: ready") && !ferryd_reaped() && ferry_test_now_ms() < deadline)
-		usleep(20000);
+	ferry_test_need_af_xdp();
+	ferry_test_ferryd_spawn(&ferryd, &fx.ns, "mq", args);
+	ferry_test_ferryd_wait_ready(&ferryd, READY_TIMEOUT_MS);
 	cr_assert(strstr(read_log(), "ferryd: ready"), "expected ferryd to start on 1 of 2 queues; log:\n%s",
 		  read_log());
 	cr_expect(strstr(read_log(), FERRY_TESTNS_HOST_IF " has 2 receive queues and only 1 has an AF_XDP socket"),
 		  "expected a warning that queue 1 is served only through the kernel; log:\n%s", read_log());
-	kill(fx.ferryd, SIGTERM);
-	deadline = ferry_test_now_ms() + EXIT_TIMEOUT_MS;
-	while (!ferryd_reaped() && ferry_test_now_ms() < deadline)
-		usleep(10000);
-	cr_assert_eq(fx.ferryd, -1, "expected ferryd to exit after SIGTERM; log:\n%s", read_log());
-	cr_expect(WIFEXITED(fx.status) && WEXITSTATUS(fx.status) == 0, "expected exit 0, status 0x%x", fx.status);
+	ferry_test_ferryd_signal(&ferryd, SIGTERM);
+	ferry_test_ferryd_wait_exit(&ferryd, EXIT_TIMEOUT_MS);
+	cr_assert_eq(ferryd.pid, -1, "expected ferryd to exit after SIGTERM; log:\n%s", read_log());
+	cr_expect(WIFEXITED(ferryd.status) && WEXITSTATUS(ferryd.status) == 0, "expected exit 0, status 0x%x",
+		  ferryd.status);
 }
