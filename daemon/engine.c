@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* What every engine shares behind struct ferryd_engine_ops: the counter names and the frame-accounting check. */
+/* What the engines share: the counter names, the frame-accounting check, address canonicalisation, the clock. */
 #include <stddef.h>
+#include <string.h>
+#include <time.h>
 
 #include "ferryd.h"
 
@@ -26,4 +28,27 @@ int ferryd_engine_check_frames(struct ferryd_engine *e)
 	if (!e || !e->ops->check_frames)
 		return 0; /* the socket engine holds no frames */
 	return e->ops->check_frames(e);
+}
+
+void ferryd_sockaddr_canon(const union ferry_sockaddr *in, union ferry_sockaddr *out)
+{
+	if (in->sa.sa_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&in->in6.sin6_addr)) {
+		union ferry_sockaddr v4;
+
+		memset(&v4, 0, sizeof(v4));
+		v4.in4.sin_family = AF_INET;
+		v4.in4.sin_port = in->in6.sin6_port;
+		memcpy(&v4.in4.sin_addr, (const uint8_t *)&in->in6.sin6_addr + 12, 4);
+		*out = v4;
+		return;
+	}
+	*out = *in;
+}
+
+uint64_t ferryd_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }

@@ -134,6 +134,16 @@ int ferryd_sock_engine_new(struct ferry_reactor *r, const struct ferryd_config *
 /* Frame accounting check: 0 when every frame is in exactly one place (always 0 for sockets), -EUCLEAN otherwise. */
 int ferryd_engine_check_frames(struct ferryd_engine *e);
 
+/*
+ * The one rule for IPv4-mapped IPv6 addresses: ::ffff:a.b.c.d is IPv4 on the
+ * wire, so the XDP program's key, the AF_XDP engine's look-ups and the socket
+ * a service binds all use the IPv4 form. Any other address is copied as is.
+ */
+void ferryd_sockaddr_canon(const union ferry_sockaddr *in, union ferry_sockaddr *out);
+
+/* Milliseconds on CLOCK_MONOTONIC (deadlines, retry times, cache ages). */
+uint64_t ferryd_now_ms(void);
+
 /* Logging: one line to stderr, "ferryd: " prefixed; level per syslog(3). */
 void ferryd_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

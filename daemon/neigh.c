@@ -331,14 +331,6 @@ static inline size_t alen_of(int family)
 	return family == AF_INET ? 4 : 16;
 }
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Keyed with a random seed: peers choose their addresses, they must not choose our chains. */
 static inline uint32_t key_hash(const struct ferryd_neigh *n, int family, const uint8_t addr[16], uint32_t scope)
 {
@@ -1113,7 +1105,7 @@ unsigned int ferryd_neigh_submit(struct ferryd_neigh *n, uint64_t now_ms)
 static void on_readable(void *user, uint32_t events)
 {
 	struct ferryd_neigh *n = user;
-	uint64_t now = mono_ms();
+	uint64_t now = ferryd_now_ms();
 
 	(void)events;
 	take_answers(n, now);
@@ -1205,7 +1197,7 @@ int ferryd_neigh_new(struct ferry_reactor *r, unsigned int ifindex, unsigned int
 		goto err_free;
 	}
 	if (getrandom(&n->seed, sizeof(n->seed), GRND_NONBLOCK) != sizeof(n->seed))
-		n->seed = mono_ms() * 0x9e3779b97f4a7c15ull ^ (uint64_t)getpid();
+		n->seed = ferryd_now_ms() * 0x9e3779b97f4a7c15ull ^ (uint64_t)getpid();
 	n->seq = (uint32_t)(n->seed >> 32);
 	tables_reset(n);
 	err = nl_async_open(n);

@@ -323,25 +323,20 @@ err_free:
 	return err < 0 ? err : -EINVAL;
 }
 
-static void service_key(const union ferry_sockaddr *a, struct ferry_service_key *key)
+static void service_key(const union ferry_sockaddr *svc_addr, struct ferry_service_key *key)
 {
-	static const unsigned char v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	union ferry_sockaddr a;
 
+	ferryd_sockaddr_canon(svc_addr, &a);
 	memset(key, 0, sizeof(*key));
-	if (a->sa.sa_family == AF_INET) {
+	if (a.sa.sa_family == AF_INET) {
 		key->family = 4;
-		key->port = a->in4.sin_port;
-		memcpy(key->addr, &a->in4.sin_addr, 4);
-	} else if (a->sa.sa_family == AF_INET6) {
-		key->port = a->in6.sin6_port;
-		if (!memcmp(&a->in6.sin6_addr, v4mapped, sizeof(v4mapped))) {
-			/* ::ffff:a.b.c.d arrives on the wire as IPv4 */
-			key->family = 4;
-			memcpy(key->addr, (const unsigned char *)&a->in6.sin6_addr + 12, 4);
-		} else {
-			key->family = 6;
-			memcpy(key->addr, &a->in6.sin6_addr, 16);
-		}
+		key->port = a.in4.sin_port;
+		memcpy(key->addr, &a.in4.sin_addr, 4);
+	} else if (a.sa.sa_family == AF_INET6) {
+		key->family = 6;
+		key->port = a.in6.sin6_port;
+		memcpy(key->addr, &a.in6.sin6_addr, 16);
 	}
 }
 

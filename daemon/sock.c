@@ -296,14 +296,6 @@ static void sock_rx_end(void *user, int result, struct ferry_iobuf *last)
 		ferryd_log(LOG_ERR, "socket engine: service %s queue %u: socket closed", rx->svc->name, rx->queue);
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Counts n datagrams starting at bufs[0] as given up on, by reason. */
 static void count_dropped(struct sock_engine *se, int err, unsigned int n)
 {
@@ -359,7 +351,7 @@ static unsigned int sock_send(struct ferryd_engine *e, const struct ferryd_servi
 		if (sent < 0 && (errno == EAGAIN || errno == ENOBUFS)) {
 			/* The socket buffer is full: wait briefly for room rather than drop. */
 			struct pollfd pfd = {.fd = fd, .events = POLLOUT};
-			uint64_t now = now_ms();
+			uint64_t now = ferryd_now_ms();
 
 			if (!deadline)
 				deadline = now + SEND_RETRY_MS;
@@ -442,7 +434,7 @@ static unsigned int loops_running(const struct sock_engine *se)
  * what the kernel already queued is handled before the loops stop. */
 static void drain_pending(struct sock_engine *se, uint64_t deadline)
 {
-	while (now_ms() < deadline) {
+	while (ferryd_now_ms() < deadline) {
 		uint64_t before = se->stats.rx_packets;
 
 		if (ferry_reactor_run_once(se->r, 5) < 0)
@@ -455,7 +447,7 @@ static void drain_pending(struct sock_engine *se, uint64_t deadline)
 static void sock_drain(struct ferryd_engine *e)
 {
 	struct sock_engine *se = to_se(e);
-	uint64_t deadline = now_ms() + DRAIN_MS;
+	uint64_t deadline = ferryd_now_ms() + DRAIN_MS;
 
 	if (se->drained || !se->stop)
 		return;
@@ -466,8 +458,8 @@ static void sock_drain(struct ferryd_engine *e)
 	/* Its own bound: traffic that went on may have used drain_pending's whole
 	 * time, and a loop left registered would outlive the buffers and sockets
 	 * sock_free() releases. A fired stop ends each loop at its next dispatch. */
-	deadline = now_ms() + DRAIN_MS;
-	while (loops_running(se) && now_ms() < deadline)
+	deadline = ferryd_now_ms() + DRAIN_MS;
+	while (loops_running(se) && ferryd_now_ms() < deadline)
 		if (ferry_reactor_run_once(se->r, 10) < 0)
 			break;
 	if (loops_running(se))
@@ -506,19 +498,6 @@ static const struct ferryd_engine_ops sock_ops = {
 };
 
 /* A non-blocking UDP socket bound to svc's address, in a SO_REUSEPORT group with its siblings. */
-/* The address a service's socket binds: an IPv4-mapped IPv6 address is IPv4 on the wire (as the XDP
- * program keys it), and an IPv6-only socket could not bind it, so an IPv4 socket serves it. */
-static void bind_addr(const union ferry_sockaddr *in, union ferry_sockaddr *out)
-{
-	*out = *in;
-	if (in->sa.sa_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&in->in6.sin6_addr)) {
-		memset(out, 0, sizeof(*out));
-		out->in4.sin_family = AF_INET;
-		out->in4.sin_port = in->in6.sin6_port;
-		memcpy(&out->in4.sin_addr, (const uint8_t *)&in->in6.sin6_addr + 12, 4);
-	}
-}
-
 static int open_socket(const struct ferryd_config *cfg, const struct ferryd_service *svc, char *why, size_t whylen)
 {
 	union ferry_sockaddr a;
@@ -526,7 +505,8 @@ static int open_socket(const struct ferryd_config *cfg, const struct ferryd_serv
 	char addr[64];
 	int fd, err;
 
-	bind_addr(&svc->addr, &a);
+	/* An IPv6-only socket could not bind a mapped address: an IPv4 socket serves it. */
+	ferryd_sockaddr_canon(&svc->addr, &a);
 	family = a.sa.sa_family;
 	ferry_sockaddr_format(&svc->addr, addr, sizeof(addr));
 	fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

@@ -148,30 +148,7 @@ static struct xdp_engine *to_xe(struct ferryd_engine *e)
 	return (struct xdp_engine *)e;
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* ---- services --------------------------------------------------------------- */
-
-/* An IPv4-mapped IPv6 address is IPv4 on the wire (as the XDP program keys it). */
-static void canon_addr(const union ferry_sockaddr *in, union ferry_sockaddr *out)
-{
-	static const uint8_t v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-
-	if (in->sa.sa_family == AF_INET6 && !memcmp(&in->in6.sin6_addr, v4mapped, 12)) {
-		memset(out, 0, sizeof(*out));
-		out->in4.sin_family = AF_INET;
-		out->in4.sin_port = in->in6.sin6_port;
-		memcpy(&out->in4.sin_addr, (const uint8_t *)&in->in6.sin6_addr + 12, 4);
-		return;
-	}
-	*out = *in;
-}
 
 static bool is_wildcard(const union ferry_sockaddr *a)
 {
@@ -239,7 +216,7 @@ static int svc_table_add(struct xdp_engine *xe, unsigned int idx, char *why, siz
 	uint16_t port;
 	unsigned int h;
 
-	canon_addr(&xe->svcs[idx].addr, &a);
+	ferryd_sockaddr_canon(&xe->svcs[idx].addr, &a);
 	if ((a.sa.sa_family != AF_INET && a.sa.sa_family != AF_INET6) || !a.in4.sin_port) {
 		snprintf(why, whylen, "service %s: needs an IPv4 or IPv6 address and a port", xe->svcs[idx].name);
 		return -EINVAL;
@@ -584,7 +561,7 @@ static unsigned int send_chunk(struct xdp_engine *xe, struct xq *q, const struct
 	 * exist goes out on the TX ring from its first datagram, one the kernel
 	 * has yet to resolve goes the kernel's way. No miss, no syscall. */
 	for (unsigned int i = 0; i < n; i++) {
-		canon_addr(&dsts[i], &cdsts[i]);
+		ferryd_sockaddr_canon(&dsts[i], &cdsts[i]);
 		nrs[i] = FERRYD_NEIGH_NO_ROUTE;
 		memset(macs[i], 0, 6);
 		prefsrcs[i].sa.sa_family = AF_UNSPEC;
@@ -683,7 +660,7 @@ static unsigned int send_chunk(struct xdp_engine *xe, struct xq *q, const struct
 		q->state[fis[i]] = FRAME_FREE;
 		q->free_list[q->nfree++] = fis[i];
 		xe->slow[ns] = (struct slow_tx){ .payload = b->data + b->lo, .len = plens[i], .src = srcs[i] };
-		canon_addr(&dsts[which[i]], &xe->slow[ns].dst);
+		ferryd_sockaddr_canon(&dsts[which[i]], &xe->slow[ns].dst);
 		ns++;
 	}
 	sent = c;
@@ -703,9 +680,9 @@ static unsigned int xdp_send(struct ferryd_engine *e, const struct ferryd_servic
 	struct xq *q = xe->cur ? xe->cur : &xe->q[0];
 	union ferry_sockaddr svc_addr;
 	unsigned int sent = 0;
-	uint64_t now = now_ms();
+	uint64_t now = ferryd_now_ms();
 
-	canon_addr(&svc->addr, &svc_addr);
+	ferryd_sockaddr_canon(&svc->addr, &svc_addr);
 	if (svc_addr.sa.sa_family != AF_INET && svc_addr.sa.sa_family != AF_INET6) {
 		for (unsigned int i = 0; i < n; i++)
 			count_not_sent(xe, EAFNOSUPPORT);
@@ -899,7 +876,7 @@ static void stop_receiving(struct xdp_engine *xe)
 static void xdp_drain(struct ferryd_engine *e)
 {
 	struct xdp_engine *xe = to_xe(e);
-	uint64_t deadline = now_ms() + DRAIN_MS;
+	uint64_t deadline = ferryd_now_ms() + DRAIN_MS;
 	bool pending;
 
 	stop_receiving(xe);
@@ -928,7 +905,7 @@ static void xdp_drain(struct ferryd_engine *e)
 		}
 		if (pending)
 			poll(NULL, 0, 1);
-	} while (pending && now_ms() < deadline);
+	} while (pending && ferryd_now_ms() < deadline);
 	for (unsigned int i = 0; i < xe->nq; i++) {
 		if (xe->q[i].n_tx)
 			ferryd_log(LOG_WARNING, "queue %u: %u sends not completed after %d ms", i, xe->q[i].n_tx, DRAIN_MS);

@@ -30,6 +30,7 @@
 static const size_t SIZES[] = { 0, 1, 18, 1472 };
 static unsigned int echo_gap_ms; /* the peer's pause after each echo */
 static bool wildcard;		  /* services() makes wildcard services */
+static bool mapped;		  /* services() gives the IPv4 service as ::ffff:a.b.c.d */
 #define NSIZES (sizeof(SIZES) / sizeof(SIZES[0]))
 
 static struct ferry_test_engine_fx fx = FERRY_TEST_ENGINE_FX_INIT;
@@ -89,6 +90,13 @@ static void services(struct ferryd_service *svcs, uint16_t port4, uint16_t port6
 	if (wildcard) {
 		svcs[0].addr.in4.sin_addr.s_addr = htonl(INADDR_ANY);
 		svcs[1].addr.in6.sin6_addr = in6addr_any;
+	}
+	if (mapped) {
+		char s[64];
+
+		snprintf(s, sizeof(s), "[::ffff:" FERRY_TESTNS_HOST4 "]:%u", port4);
+		cr_assert_eq(ferry_sockaddr_parse(s, &svcs[0].addr), 0, "parse %s", s);
+		cr_assert_eq(svcs[0].addr.sa.sa_family, AF_INET6, "a mapped service is given as IPv6");
 	}
 	svcs[1].id = 1;
 	svcs[1].cb = cb;
@@ -392,6 +400,8 @@ static void echo_test(uint16_t p4, uint16_t p6, uint16_t pp, bool expect_miss)
 		cr_expect_eq(st.tx_via_socket, 0, "every echo went out on the AF_XDP TX ring (%llu by socket)",
 			     (unsigned long long)st.tx_via_socket);
 	}
+	cr_expect_eq(st.rx_via_socket, 0, "every datagram came by AF_XDP, none through the kernel (%llu)",
+		     (unsigned long long)st.rx_via_socket);
 	cr_log_info("echo: tx %llu via socket %llu neigh miss %llu kicks %llu", (unsigned long long)st.tx_packets,
 		    (unsigned long long)st.tx_via_socket, (unsigned long long)st.tx_neigh_miss,
 		    (unsigned long long)st.kicks);
@@ -408,6 +418,17 @@ Test(xdp_engine, echo_from_wildcard_services)
 	wildcard = true;
 	fx.cfg.busy_poll = true; /* and busy polling on: only a hint, the same results */
 	echo_test(41051, 41052, PEER_PORT_BASE + 51, false);
+}
+
+/*
+ * The IPv4 service given as [::ffff:198.18.0.1]:port: the XDP program's key, the
+ * engine's look-up and the kernel socket's bind must all take it as IPv4
+ * (ferryd_sockaddr_canon), or its datagrams would pass to the kernel instead.
+ */
+Test(xdp_engine, echo_from_ipv4_mapped_service)
+{
+	mapped = true;
+	echo_test(41061, 41062, PEER_PORT_BASE + 61, false);
 }
 
 /* Without the fixture's static neighbour entries: the first replies go through the kernel, which resolves. */
