@@ -176,6 +176,44 @@ static int peer_socket(int family, uint16_t port)
 	return fd;
 }
 
+/*
+ * Sends out[0..len) to host from fd; with echo, reads the reply and checks it is
+ * the same bytes from the service's own address. 0, or the peer's exit code
+ * naming what went wrong (12 send, 13 no echo, 14 other bytes, 15 other source).
+ */
+static int send_expect_echo(int fd, const uint8_t *out, size_t len, const union ferry_sockaddr *host, bool echo)
+{
+	uint8_t in[REC_MAX + 1];
+	union ferry_sockaddr from;
+	socklen_t fromlen = sizeof(from);
+	ssize_t n;
+
+	if (sendto(fd, out, len, 0, &host->sa, ferry_sockaddr_len(host)) != (ssize_t)len) {
+		fprintf(stderr, "peer: sendto %zu bytes: %s\n", len, strerror(errno));
+		return 12;
+	}
+	if (!echo)
+		return 0;
+	n = recvfrom(fd, in, sizeof(in), 0, &from.sa, &fromlen);
+	if (n < 0) {
+		fprintf(stderr, "peer: no echo of %zu bytes (IPv%d): %s\n", len, host->sa.sa_family == AF_INET ? 4 : 6,
+			strerror(errno));
+		return 13;
+	}
+	if ((size_t)n != len || memcmp(in, out, len)) {
+		fprintf(stderr, "peer: echo of %zu bytes came back as %zd different bytes\n", len, n);
+		return 14;
+	}
+	if (!ferry_sockaddr_equal(&from, host)) {
+		char b[64];
+
+		ferry_sockaddr_format(&from, b, sizeof(b));
+		fprintf(stderr, "peer: echo came from %s, not from the service\n", b);
+		return 15;
+	}
+	return 0;
+}
+
 /* Sends every size once to the host's address of each family; with echo, waits for each reply and checks it. */
 static int peer_sizes(uint16_t port4, uint16_t port6, uint16_t peer_port, bool echo)
 {
@@ -193,37 +231,17 @@ static int peer_sizes(uint16_t port4, uint16_t port6, uint16_t peer_port, bool e
 			return 11;
 		ferry_testns_addr(FERRY_TESTNS_HOST, families[f], ports[f], &host);
 		for (size_t k = 0; k < NSIZES; k++) {
-			uint8_t out[MTU], in[MTU + 1];
-			union ferry_sockaddr from;
-			socklen_t fromlen = sizeof(from);
-			ssize_t n;
+			uint8_t out[MTU];
+			int err;
 
 			for (size_t j = 0; j < SIZES[k]; j++)
 				out[j] = pattern(SIZES[k], j, families[f]);
-			if (sendto(fd, out, SIZES[k], 0, &host.sa, ferry_sockaddr_len(&host)) != (ssize_t)SIZES[k]) {
-				fprintf(stderr, "peer: sendto %zu bytes: %s\n", SIZES[k], strerror(errno));
-				return 12;
-			}
+			err = send_expect_echo(fd, out, SIZES[k], &host, echo);
+			if (err)
+				return err;
 			if (!echo) {
 				usleep(2000);
 				continue;
-			}
-			n = recvfrom(fd, in, sizeof(in), 0, &from.sa, &fromlen);
-			if (n < 0) {
-				fprintf(stderr, "peer: no echo of %zu bytes (IPv%d): %s\n", SIZES[k],
-					families[f] == AF_INET ? 4 : 6, strerror(errno));
-				return 13;
-			}
-			if ((size_t)n != SIZES[k] || memcmp(in, out, SIZES[k])) {
-				fprintf(stderr, "peer: echo of %zu bytes came back as %zd different bytes\n", SIZES[k], n);
-				return 14;
-			}
-			if (!ferry_sockaddr_equal(&from, &host)) {
-				char b[64];
-
-				ferry_sockaddr_format(&from, b, sizeof(b));
-				fprintf(stderr, "peer: echo came from %s, not from the service\n", b);
-				return 15;
 			}
 			if (echo_gap_ms)
 				usleep(echo_gap_ms * 1000);
@@ -661,37 +679,16 @@ static int peer_frags(uint16_t port4, uint16_t port6, uint16_t peer_port, bool e
 	for (size_t k = 0; k < NFRAGS; k++) {
 		const struct frag_case *c = &FRAGS[k];
 		int fd = fds[c->family == AF_INET6];
-		uint8_t out[REC_MAX], in[REC_MAX + 1];
-		union ferry_sockaddr host, from;
-		socklen_t fromlen = sizeof(from);
-		ssize_t n;
+		uint8_t out[REC_MAX];
+		union ferry_sockaddr host;
+		int err;
 
 		ferry_testns_addr(FERRY_TESTNS_HOST, c->family, c->family == AF_INET ? port4 : port6, &host);
 		for (size_t j = 0; j < c->size; j++)
 			out[j] = frag_pattern(k, j);
-		if (sendto(fd, out, c->size, 0, &host.sa, ferry_sockaddr_len(&host)) != (ssize_t)c->size) {
-			fprintf(stderr, "peer: sendto %zu bytes: %s\n", c->size, strerror(errno));
-			return 12;
-		}
-		if (!echo)
-			continue;
-		n = recvfrom(fd, in, sizeof(in), 0, &from.sa, &fromlen);
-		if (n < 0) {
-			fprintf(stderr, "peer: no echo of %zu bytes (IPv%d): %s\n", c->size,
-				c->family == AF_INET ? 4 : 6, strerror(errno));
-			return 13;
-		}
-		if ((size_t)n != c->size || memcmp(in, out, c->size)) {
-			fprintf(stderr, "peer: echo of %zu bytes came back as %zd different bytes\n", c->size, n);
-			return 14;
-		}
-		if (!ferry_sockaddr_equal(&from, &host)) {
-			char b[64];
-
-			ferry_sockaddr_format(&from, b, sizeof(b));
-			fprintf(stderr, "peer: echo came from %s, not from the service\n", b);
-			return 15;
-		}
+		err = send_expect_echo(fd, out, c->size, &host, echo);
+		if (err)
+			return err;
 	}
 	close(fds[0]);
 	close(fds[1]);
