@@ -82,7 +82,7 @@ daemon: $(FERRYD)
 examples: $(EXAMPLES)
 tests: $(TESTS)
 
-$(O)/%.o: %.c $(LIB_HDRS) $(wildcard daemon/*.h bpf/*.h tests/lib/*.h)
+$(O)/%.o: %.c $(LIB_HDRS) $(wildcard daemon/*.h bpf/*.h tests/lib/*.h tests/unit/*.h)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@

@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "ferryd.h"
+#include "owner.h"
 
 #define FRAMES_MIN 64u
 #define FRAMES_MAX (1u << 20)
@@ -28,6 +29,7 @@ void ferryd_config_defaults(struct ferryd_config *cfg)
 	cfg->batch = 64;
 	cfg->busy_poll = false;
 	cfg->handler = FERRYD_HANDLER_COUNT;
+	snprintf(cfg->run_dir, sizeof(cfg->run_dir), "%s", FERRYD_RUN_DIR);
 	cfg->nservices = 0;
 }
 
@@ -63,11 +65,14 @@ void ferryd_config_usage(FILE *out)
 		"      --batch N              descriptors per batch, 1..%u (default 64)\n"
 		"      --busy-poll            busy-poll the AF_XDP sockets\n"
 		"      --handler echo|count   what to do with datagrams (default count)\n"
+		"      --run-dir DIR          where the interface lock lives (default " FERRYD_RUN_DIR ")\n"
 		"  -v, --verbose              log more (debug)\n"
 		"  -h, --help                 this text\n"
 		"\n"
-		"Signals: SIGUSR1 prints a stats line to stdout; SIGTERM/SIGINT drain and exit.\n"
-		"Exit status: 0 ok, 1 runtime failure, 2 bad command line, 3 frame accounting unbalanced.\n",
+		"Signals: SIGUSR1 prints a stats line to stdout; SIGHUP is ignored (no reload yet); SIGTERM,\n"
+		"SIGINT and any other terminating signal drain, detach and exit.\n"
+		"Exit status: 0 ok, 1 runtime failure (e.g. the interface is already served), 2 bad command\n"
+		"line, 3 frame accounting unbalanced, 69 the interface was deleted.\n",
 		FERRY_MAX_QUEUES, FERRY_MAX_SERVICES, FRAMES_MIN, FRAMES_MAX, BATCH_MAX);
 }
 
@@ -169,6 +174,7 @@ enum {
 	OPT_BATCH,
 	OPT_BUSY_POLL,
 	OPT_HANDLER,
+	OPT_RUN_DIR,
 };
 
 static const struct option long_options[] = {
@@ -183,6 +189,7 @@ static const struct option long_options[] = {
 	{"batch", required_argument, NULL, OPT_BATCH},
 	{"busy-poll", no_argument, NULL, OPT_BUSY_POLL},
 	{"handler", required_argument, NULL, OPT_HANDLER},
+	{"run-dir", required_argument, NULL, OPT_RUN_DIR},
 	{"verbose", no_argument, NULL, 'v'},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
@@ -279,6 +286,12 @@ int ferryd_config_parse(struct ferryd_config *cfg, struct ferryd_cmdline *cl, in
 			if (parse_enum(a, handler_names, 2, &v))
 				return fail(err, errlen, "--handler: '%s': expected echo or count", a);
 			cfg->handler = (enum ferryd_handler)v;
+			break;
+		case OPT_RUN_DIR:
+			if (a[0] != '/' || strlen(a) >= sizeof(cfg->run_dir))
+				return fail(err, errlen, "--run-dir: '%s': expected an absolute path shorter than %zu", a,
+					    sizeof(cfg->run_dir));
+			snprintf(cfg->run_dir, sizeof(cfg->run_dir), "%s", a);
 			break;
 		case 'v':
 			cl->verbose++;

@@ -5,15 +5,20 @@
 #include <time.h>
 
 #include "ferryd.h"
+#include "iface.h"
 
 #define FIELD(f) { #f, offsetof(struct ferryd_stats, f) }
 const struct ferryd_stat_field ferryd_stat_fields[] = {
-	FIELD(rx_packets),    FIELD(rx_bytes),	   FIELD(rx_batches),	 FIELD(rx_truncated),
-	FIELD(rx_bad_header), FIELD(rx_no_service), FIELD(rx_fill_empty), FIELD(rx_via_socket),
-	FIELD(tx_packets),    FIELD(tx_bytes),	   FIELD(tx_no_frame),	 FIELD(tx_ring_full),
-	FIELD(tx_neigh_miss), FIELD(tx_via_socket), FIELD(tx_too_big),	 FIELD(tx_errors),
-	FIELD(tx_dropped),    FIELD(kicks),	   FIELD(kick_errors),	 FIELD(frames_total),	 FIELD(frames_free),
-	FIELD(frames_kernel), FIELD(frames_user),   FIELD(frames_tx),
+	FIELD(rx_packets),	   FIELD(rx_bytes),		FIELD(rx_batches),	FIELD(rx_truncated),
+	FIELD(rx_bad_header),	   FIELD(rx_no_service),	FIELD(rx_fill_empty),	FIELD(rx_fill_short),
+	FIELD(rx_via_socket),	   FIELD(tx_packets),		FIELD(tx_bytes),	FIELD(tx_no_frame),
+	FIELD(tx_ring_full),	   FIELD(tx_neigh_miss),	FIELD(tx_via_socket),	FIELD(tx_too_big),
+	FIELD(tx_errors),	   FIELD(tx_to_port0),		FIELD(tx_to_unspec),	FIELD(tx_to_loopback),
+	FIELD(tx_to_multicast),	   FIELD(tx_to_broadcast),	FIELD(tx_to_local),	FIELD(tx_to_self),	FIELD(tx_dropped),
+	FIELD(kicks),		   FIELD(kick_errors),		FIELD(xsk_rx_dropped),	FIELD(xsk_rx_invalid_descs),
+	FIELD(xsk_rx_ring_full),   FIELD(xsk_rx_fill_ring_empty), FIELD(xsk_tx_invalid_descs), FIELD(xsk_tx_ring_empty),
+	FIELD(frames_total),	   FIELD(frames_free),		FIELD(frames_kernel),	FIELD(frames_user),
+	FIELD(frames_tx),
 };
 #undef FIELD
 const unsigned int ferryd_stat_nfields = sizeof(ferryd_stat_fields) / sizeof(ferryd_stat_fields[0]);
@@ -43,6 +48,41 @@ void ferryd_sockaddr_canon(const union ferry_sockaddr *in, union ferry_sockaddr 
 		return;
 	}
 	*out = *in;
+}
+
+bool ferryd_stats_dst_ok(struct ferryd_stats *st, const struct ferryd_link_state *ls, uint16_t svc_port,
+			 const union ferry_sockaddr *dst)
+{
+	switch (ferryd_dst_check(&ls->addrs, dst, svc_port, !ls->ifindex || ls->loopback)) {
+	case FERRYD_DST_OK:
+		return true;
+	case FERRYD_DST_PORT0:
+		st->tx_to_port0++;
+		break;
+	case FERRYD_DST_UNSPEC:
+		st->tx_to_unspec++;
+		break;
+	case FERRYD_DST_LOOPBACK:
+		st->tx_to_loopback++;
+		break;
+	case FERRYD_DST_MULTICAST:
+		st->tx_to_multicast++;
+		break;
+	case FERRYD_DST_BROADCAST:
+		st->tx_to_broadcast++;
+		break;
+	case FERRYD_DST_LOCAL:
+		st->tx_to_local++;
+		break;
+	case FERRYD_DST_SELF:
+		st->tx_to_self++;
+		break;
+	case FERRYD_DST_FAMILY:
+		st->tx_errors++;
+		break;
+	}
+	st->tx_dropped++;
+	return false;
 }
 
 uint64_t ferryd_now_ms(void)

@@ -16,6 +16,7 @@
 #include <ferry/reactor.h>
 #include <ferry/udp.h>
 
+#include "addrs.h"
 #include "ferry_maps.h"
 
 enum ferryd_mode { FERRYD_MODE_AUTO, FERRYD_MODE_XDP, FERRYD_MODE_SOCKET };
@@ -46,19 +47,21 @@ struct ferryd_config {
 	unsigned int batch;	 /* descriptors per RX/TX batch */
 	bool busy_poll;
 	enum ferryd_handler handler;
+	char run_dir[108]; /* where the interface lock lives (owner.h) */
 	struct ferryd_service services[FERRY_MAX_SERVICES];
 	unsigned int nservices;
 };
 
 void ferryd_config_defaults(struct ferryd_config *cfg);
 
-/* Counters of one engine; every field counts up from 0. */
+/* Counters of one engine; every field counts up from 0, but the frames say where they are now. */
 struct ferryd_stats {
-	uint64_t rx_packets, rx_bytes, rx_batches;
-	uint64_t rx_truncated;	/* socket engine: datagram longer than the buffer */
+	uint64_t rx_packets, rx_bytes, rx_batches; /* datagrams handed to a service's callback */
+	uint64_t rx_truncated;	/* socket engine: longer than the buffer; dropped, never handed on cut */
 	uint64_t rx_bad_header; /* AF_XDP: frame the engine could not parse (the program should not send these) */
 	uint64_t rx_no_service; /* AF_XDP: frame for no configured service */
-	uint64_t rx_fill_empty; /* AF_XDP: times the fill ring could not be topped up (no free frame) */
+	uint64_t rx_fill_empty; /* AF_XDP: refills that found the fill ring drained (the kernel had no frame left) */
+	uint64_t rx_fill_short; /* AF_XDP: refills that could not top the fill ring up (no free frame) */
 	uint64_t rx_via_socket; /* AF_XDP: the kernel delivered it on the service socket (fragments); in rx_packets too */
 	uint64_t tx_packets, tx_bytes;
 	uint64_t tx_no_frame;	/* AF_XDP: no free UMEM frame for a send */
@@ -67,9 +70,14 @@ struct ferryd_stats {
 	uint64_t tx_via_socket; /* AF_XDP: sent by the kernel instead (next hop unresolved, larger than a frame or the MTU) */
 	uint64_t tx_too_big;	/* refused as too big (EMSGSIZE) even by the kernel's path */
 	uint64_t tx_errors;	/* other send failures, e.g. sendmmsg errors */
+	/* Never sent, by the destination's kind (ferryd_dst_check(): nothing is reflected) */
+	uint64_t tx_to_port0, tx_to_unspec, tx_to_loopback, tx_to_multicast, tx_to_broadcast, tx_to_local, tx_to_self;
 	uint64_t tx_dropped;	/* datagrams given up on (every one also counted by reason above) */
 	uint64_t kicks;		/* wake-up syscalls made (need_wakeup) */
 	uint64_t kick_errors;	/* wake-up syscalls that failed other than EAGAIN/EBUSY/ENOBUFS */
+	/* What the kernel counted on the AF_XDP sockets (XDP_STATISTICS), summed over queues */
+	uint64_t xsk_rx_dropped, xsk_rx_invalid_descs, xsk_rx_ring_full, xsk_rx_fill_ring_empty;
+	uint64_t xsk_tx_invalid_descs, xsk_tx_ring_empty;
 	/* AF_XDP frame accounting: where every UMEM frame is now. The sum is frames_total. */
 	uint64_t frames_total, frames_free, frames_kernel, frames_user, frames_tx;
 };
@@ -120,16 +128,34 @@ struct ferryd_engine {
 	char describe[256];
 };
 
+struct ferryd_iface;
+struct ferryd_link_state;
+
 /*
  * Engine constructors. Both register their fds on r and call each service's
- * cb as datagrams arrive while r runs. On failure they return -errno, put a
- * reason a user can act on in why, and leave nothing behind (no XDP program
- * attached, no socket open).
+ * cb as datagrams arrive while r runs. iface (iface.h) says what the host's
+ * addresses and the interface are; it must outlive the engine. On failure
+ * they return -errno, put a reason a user can act on in why, and leave
+ * nothing behind (no XDP program attached, no socket open).
  */
-int ferryd_xdp_engine_new(struct ferry_reactor *r, const struct ferryd_config *cfg, struct ferryd_service *svcs,
-			  unsigned int nsvc, struct ferryd_engine **out, char *why, size_t whylen);
-int ferryd_sock_engine_new(struct ferry_reactor *r, const struct ferryd_config *cfg, struct ferryd_service *svcs,
-			   unsigned int nsvc, struct ferryd_engine **out, char *why, size_t whylen);
+int ferryd_xdp_engine_new(struct ferry_reactor *r, struct ferryd_iface *iface, const struct ferryd_config *cfg,
+			  struct ferryd_service *svcs, unsigned int nsvc, struct ferryd_engine **out, char *why,
+			  size_t whylen);
+int ferryd_sock_engine_new(struct ferry_reactor *r, struct ferryd_iface *iface, const struct ferryd_config *cfg,
+			   struct ferryd_service *svcs, unsigned int nsvc, struct ferryd_engine **out, char *why,
+			   size_t whylen);
+
+/*
+ * The send paths' guard: whether dst (canonical) may be sent to from a
+ * service on port svc_port (network order), per ferryd_dst_check(), given
+ * what ls says ferryd serves (no interface, or loopback: local peers); a
+ * refusal is counted by its reason and in tx_dropped.
+ */
+bool ferryd_stats_dst_ok(struct ferryd_stats *st, const struct ferryd_link_state *ls, uint16_t svc_port,
+			 const union ferry_sockaddr *dst);
+
+/* The largest UDP payload (IPv6 without jumbograms: 65535 less the UDP header). */
+#define FERRYD_MAX_UDP_PAYLOAD 65527
 
 /* Frame accounting check: 0 when every frame is in exactly one place (always 0 for sockets), -EUCLEAN otherwise. */
 int ferryd_engine_check_frames(struct ferryd_engine *e);

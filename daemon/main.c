@@ -16,20 +16,26 @@
 #include "config.h"
 #include "ferryd.h"
 #include "handlers.h"
+#include "iface.h"
 #include "log.h"
+#include "owner.h"
 #include "prog.h"
 
 #define EXIT_USAGE 2
 #define EXIT_FRAMES 3
+#define EXIT_IFACE_GONE 69 /* EX_UNAVAILABLE: the interface was deleted under us */
 
 struct ferryd {
 	struct ferryd_config cfg;
 	struct ferry_reactor *r;
+	struct ferryd_iface *iface;
+	struct ferryd_owner *owner;
 	struct ferryd_engine *engine;
 	struct ferryd_handler_ctx handler;
 	int sigfd;
 	bool quit;
 	int quit_signal;
+	int exit_status; /* when not 0: why the loop ended other than by a signal */
 };
 
 /* The XDP program's per-reason counters, " xdp_<name>=<n>" each, in xdp mode only. */
@@ -55,6 +61,13 @@ static void print_stats(struct ferryd *d, const char *what)
 		printf(" %s=%llu", ferryd_stat_fields[i].name, (unsigned long long)ferryd_stat_get(&s, i));
 	printf(" handler_datagrams=%llu handler_bytes=%llu", (unsigned long long)d->handler.datagrams,
 	       (unsigned long long)d->handler.bytes);
+	if (d->iface && ferryd_iface_state(d->iface)->ifindex) {
+		struct ferryd_iface_stats is;
+
+		ferryd_iface_get_stats(d->iface, &is);
+		printf(" link_up=%d link_down_events=%llu", ferryd_iface_state(d->iface)->running,
+		       (unsigned long long)is.link_down);
+	}
 	print_xdp_counters(d->engine);
 	printf("\n");
 	fflush(stdout);
@@ -70,15 +83,40 @@ static void on_signal(void *user, uint32_t events)
 		case SIGUSR1:
 			print_stats(d, "stats");
 			break;
-		case SIGTERM:
-		case SIGINT:
+		case SIGHUP:
+			/* A closed terminal, or an operator expecting a reload: neither
+			 * may take the services down. */
+			ferryd_log(LOG_NOTICE, "SIGHUP: reloading is not supported yet; ignored");
+			break;
+		default:
+			/* SIGTERM, SIGINT, and every other signal whose default would
+			 * have ended us: end cleanly instead, program detached. */
+			if (!d->quit)
+				ferryd_log(LOG_INFO, "%s: shutting down", strsignal((int)si.ssi_signo));
 			d->quit = true;
 			d->quit_signal = (int)si.ssi_signo;
 			break;
-		default:
-			break;
 		}
 	}
+}
+
+/* What the interface does while we run: told once per change, in words. */
+static void on_iface(void *user, const struct ferryd_link_state *old, const struct ferryd_link_state *now)
+{
+	struct ferryd *d = user;
+
+	if (now->gone) {
+		ferryd_log(LOG_ERR, "interface %s was deleted: exiting (status %d)", old->ifname, EXIT_IFACE_GONE);
+		d->exit_status = EXIT_IFACE_GONE;
+		return;
+	}
+	if (strcmp(old->ifname, now->ifname))
+		ferryd_log(LOG_NOTICE, "interface %s is now called %s", old->ifname, now->ifname);
+	if (old->running && !now->running)
+		ferryd_log(LOG_WARNING, "%s is %s: nothing is received until it comes back", now->ifname,
+			   now->up ? "up without a carrier" : "down");
+	else if (!old->running && now->running)
+		ferryd_log(LOG_NOTICE, "%s is up: serving", now->ifname);
 }
 
 static void log_config(const struct ferryd_config *cfg)
@@ -93,6 +131,44 @@ static void log_config(const struct ferryd_config *cfg)
 		ferry_sockaddr_format(&cfg->services[i].addr, addr, sizeof(addr));
 		ferryd_log(LOG_INFO, "service %s: %s", cfg->services[i].name, addr);
 	}
+}
+
+/*
+ * Each service's own address must be the interface's (else the kernel would
+ * not deliver to it, and neither would XDP steer it), or the host's when
+ * there is no interface: the error bind would give, given at start.
+ */
+static int check_services(struct ferryd *d)
+{
+	const struct ferryd_link_state *ls = ferryd_iface_state(d->iface);
+	int err = 0;
+
+	for (unsigned int i = 0; i < d->cfg.nservices; i++) {
+		const struct ferryd_service *svc = &d->cfg.services[i];
+		union ferry_sockaddr a;
+		const void *addr;
+		uint8_t family;
+		uint32_t flags;
+		char text[64];
+
+		ferryd_sockaddr_canon(&svc->addr, &a);
+		family = a.sa.sa_family == AF_INET ? 4 : 6;
+		addr = family == 4 ? (const void *)&a.in4.sin_addr : (const void *)&a.in6.sin6_addr;
+		if (family == 4 ? a.in4.sin_addr.s_addr == htonl(INADDR_ANY) || IN_MULTICAST(ntohl(a.in4.sin_addr.s_addr))
+				: IN6_IS_ADDR_UNSPECIFIED(&a.in6.sin6_addr) || IN6_IS_ADDR_MULTICAST(&a.in6.sin6_addr))
+			continue; /* wildcards and groups are anyone's */
+		flags = ferryd_addrset_flags(&ls->addrs, family, addr);
+		if (ls->ifindex ? flags & (FERRY_ADDR_IFACE | FERRY_ADDR_TENTATIVE) : flags & FERRY_ADDR_LOCAL)
+			continue;
+		ferry_sockaddr_format(&svc->addr, text, sizeof(text));
+		if (ls->ifindex)
+			ferryd_log(LOG_ERR, "service %s: %s: the address is not on %s%s", svc->name, text, ls->ifname,
+				   flags & FERRY_ADDR_LOCAL ? " (it is on another interface of this host)" : "");
+		else
+			ferryd_log(LOG_ERR, "service %s: %s: not an address of this host", svc->name, text);
+		err = -EADDRNOTAVAIL;
+	}
+	return err;
 }
 
 /* The AF_XDP engine, after cleaning up what a killed instance left on the interface. */
@@ -110,6 +186,7 @@ static int start_xdp(struct ferryd *d, char *why, size_t whylen)
 		snprintf(why, whylen, "cannot mount bpffs at /sys/fs/bpf: %s", strerror(-err));
 		return err;
 	}
+	/* The interface is ours (owner.h): what a ferry program is left there, its owner is dead. */
 	n = ferryd_prog_sweep(cfg->ifname);
 	if (n > 0)
 		ferryd_log(LOG_NOTICE, "removed %d XDP program%s a previous ferryd left on %s", n, n == 1 ? "" : "s",
@@ -117,7 +194,7 @@ static int start_xdp(struct ferryd *d, char *why, size_t whylen)
 	else if (n < 0)
 		ferryd_log(LOG_WARNING, "could not check %s for a previous ferryd's XDP program: %s", cfg->ifname,
 			   strerror(-n));
-	return ferryd_xdp_engine_new(d->r, cfg, cfg->services, cfg->nservices, &d->engine, why, whylen);
+	return ferryd_xdp_engine_new(d->r, d->iface, cfg, cfg->services, cfg->nservices, &d->engine, why, whylen);
 }
 
 static int start_engine(struct ferryd *d)
@@ -138,18 +215,62 @@ static int start_engine(struct ferryd *d)
 			   why[0] ? why : strerror(-err));
 	}
 	why[0] = '\0';
-	err = ferryd_sock_engine_new(d->r, cfg, cfg->services, cfg->nservices, &d->engine, why, sizeof(why));
+	err = ferryd_sock_engine_new(d->r, d->iface, cfg, cfg->services, cfg->nservices, &d->engine, why, sizeof(why));
 	if (err)
 		ferryd_log(LOG_ERR, "cannot start the socket engine: %s", why[0] ? why : strerror(-err));
 	return err;
 }
 
+/*
+ * Every signal whose default action ends the process, but the faults: taken
+ * from a signalfd, so none can end ferryd without its clean shutdown.
+ */
 static void signal_set(sigset_t *set)
 {
+	static const int sigs[] = { SIGTERM, SIGINT,  SIGHUP,  SIGQUIT, SIGUSR1,   SIGUSR2,	 SIGALRM,
+				    SIGVTALRM, SIGPROF, SIGXCPU, SIGXFSZ, SIGPOLL, SIGPWR, SIGSTKFLT };
+
 	sigemptyset(set);
-	sigaddset(set, SIGTERM);
-	sigaddset(set, SIGINT);
-	sigaddset(set, SIGUSR1);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaddset(set, sigs[i]);
+	for (int sig = SIGRTMIN; sig <= SIGRTMAX; sig++)
+		sigaddset(set, sig);
+}
+
+/*
+ * A fault (or abort) ends the process whatever we do; before it does, the
+ * XDP program goes (ferryd_prog_emergency_detach() is async-signal-safe), so
+ * the interface is the kernel's again. Then the previous disposition (the
+ * default, or a sanitizer's report) takes the signal again.
+ */
+static const int fatal_sigs[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGSYS, SIGTRAP };
+static struct sigaction fatal_old[sizeof(fatal_sigs) / sizeof(fatal_sigs[0])];
+
+static void on_fatal(int sig, siginfo_t *info, void *ctx)
+{
+	ferryd_prog_emergency_detach();
+	for (size_t i = 0; i < sizeof(fatal_sigs) / sizeof(fatal_sigs[0]); i++)
+		if (fatal_sigs[i] == sig)
+			sigaction(sig, &fatal_old[i], NULL);
+	/* A fault re-runs its instruction under the restored action; a raised signal is raised again. */
+	if (info->si_code <= 0)
+		raise(sig);
+	(void)ctx;
+}
+
+static void setup_fatal_signals(void)
+{
+	static char stack[64 * 1024];
+	stack_t ss = { .ss_sp = stack, .ss_size = sizeof(stack) };
+	struct sigaction sa;
+
+	sigaltstack(&ss, NULL); /* a stack overflow still gets its detach */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_fatal;
+	sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+	sigfillset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof(fatal_sigs) / sizeof(fatal_sigs[0]); i++)
+		sigaction(fatal_sigs[i], &sa, &fatal_old[i]);
 }
 
 /* The signals are blocked from the start (a SIGUSR1 before we are ready must
@@ -177,7 +298,7 @@ int main(int argc, char **argv)
 {
 	static struct ferryd d; /* large (the config holds every service): not on the stack */
 	struct ferryd_cmdline cl;
-	char err_msg[256];
+	char err_msg[256], why[256] = "";
 	int err, status = EXIT_FAILURE;
 	sigset_t set;
 
@@ -185,6 +306,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	signal_set(&set);
 	sigprocmask(SIG_BLOCK, &set, NULL);
+	setup_fatal_signals();
 	if (ferryd_config_parse(&d.cfg, &cl, argc, argv, err_msg, sizeof(err_msg))) {
 		fprintf(stderr, "ferryd: %s\nTry 'ferryd --help'.\n", err_msg);
 		return EXIT_USAGE;
@@ -209,17 +331,36 @@ int main(int argc, char **argv)
 	}
 	if (setup_signals(&d))
 		goto out_reactor;
+	/* One ferryd per interface: taken before anything on it is touched. */
+	if (d.cfg.ifname[0]) {
+		err = ferryd_owner_claim(d.cfg.run_dir, d.cfg.ifname, &d.owner, why, sizeof(why));
+		if (err) {
+			ferryd_log(LOG_ERR, "%s", why);
+			goto out_reactor;
+		}
+	}
+	err = ferryd_iface_new(d.r, d.cfg.ifname, &d.iface, why, sizeof(why));
+	if (err) {
+		ferryd_log(LOG_ERR, "cannot read the interface and addresses: %s", why);
+		goto out_owner;
+	}
+	if (check_services(&d))
+		goto out_iface;
+	ferryd_iface_subscribe(d.iface, on_iface, &d);
 	/* Handlers first: an engine may deliver as soon as it exists. */
 	ferryd_handlers_install(&d.handler, d.cfg.handler, d.cfg.services, d.cfg.nservices);
 	if (start_engine(&d))
-		goto out_reactor;
+		goto out_iface;
 	d.handler.engine = d.engine;
 	ferryd_log(LOG_INFO, "%s", d.engine->describe);
+	if (d.cfg.ifname[0] && !ferryd_iface_state(d.iface)->running)
+		ferryd_log(LOG_WARNING, "%s is %s: serving once it comes up", d.cfg.ifname,
+			   ferryd_iface_state(d.iface)->up ? "up without a carrier" : "down");
 	fprintf(stderr, "ferryd: ready\n");
 	fflush(stderr);
 	sd_notify(0, "READY=1");
 
-	while (!d.quit) {
+	while (!d.quit && !d.exit_status) {
 		err = ferry_reactor_run_once(d.r, -1);
 		if (err < 0) {
 			ferryd_log(LOG_ERR, "event loop failed: %s", strerror(-err));
@@ -231,7 +372,7 @@ int main(int argc, char **argv)
 		ferryd_log(LOG_INFO, "%s: draining", strsignal(d.quit_signal));
 	d.engine->ops->drain(d.engine);
 	print_stats(&d, "stats");
-	status = d.quit ? EXIT_SUCCESS : EXIT_FAILURE;
+	status = d.exit_status ? d.exit_status : d.quit ? EXIT_SUCCESS : EXIT_FAILURE;
 	if (ferryd_engine_check_frames(d.engine)) {
 		ferryd_log(LOG_ERR, "frame accounting unbalanced after drain: some UMEM frame is lost or counted twice");
 		status = EXIT_FRAMES;
@@ -239,6 +380,10 @@ int main(int argc, char **argv)
 	d.handler.engine = NULL;
 	d.engine->ops->free(d.engine);
 	ferryd_log(LOG_INFO, "exiting");
+out_iface:
+	ferryd_iface_free(d.iface);
+out_owner:
+	ferryd_owner_release(d.owner);
 out_reactor:
 	ferry_reactor_free(d.r);
 	if (d.sigfd >= 0)

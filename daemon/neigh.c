@@ -1,20 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Interface facts over rtnetlink (libmnl), and next-hop MACs from a cache kept
- * current by asynchronous rtnetlink questions and notifications (see neigh.h).
+ * Next-hop MACs from a cache kept current by asynchronous rtnetlink questions
+ * and notifications (see neigh.h).
  */
 #include <errno.h>
 #include <libmnl/libmnl.h>
 #include <linux/neighbour.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
-#include <net/if_arp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/random.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
@@ -23,213 +21,6 @@
 
 #include "ferryd.h"
 #include "neigh.h"
-
-#define NL_TIMEOUT_MS 200	/* interface queries (at start only): a reply slower than this is given up on */
-#define NL_BUF 16384
-
-static struct mnl_socket *nl_open(unsigned int *portid)
-{
-	struct timeval tv = { .tv_sec = 0, .tv_usec = NL_TIMEOUT_MS * 1000 };
-	struct mnl_socket *nl = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
-
-	if (!nl)
-		return NULL;
-	if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0 ||
-	    setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0) {
-		int err = errno;
-
-		mnl_socket_close(nl);
-		errno = err;
-		return NULL;
-	}
-	*portid = mnl_socket_get_portid(nl);
-	return nl;
-}
-
-/*
- * Sends the request in buf and runs cb on each reply until the ack (doit with
- * NLM_F_ACK) or NLMSG_DONE (dump). Replies to older, timed-out requests are
- * skipped. 0 or -errno (the kernel's error for the request, or -ETIMEDOUT).
- */
-static int nl_talk(struct mnl_socket *nl, unsigned int portid, char *buf, size_t buflen, mnl_cb_t cb, void *data)
-{
-	struct nlmsghdr *nlh = (struct nlmsghdr *)buf;
-	unsigned int seq = nlh->nlmsg_seq;
-	int ret;
-
-	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0)
-		return -errno;
-	for (int stale = 0; stale < 64;) {
-		ssize_t n = mnl_socket_recvfrom(nl, buf, buflen);
-		const struct nlmsghdr *r = (const struct nlmsghdr *)buf;
-
-		if (n < 0)
-			return errno == EAGAIN || errno == EWOULDBLOCK ? -ETIMEDOUT : -errno;
-		/* A late answer to an earlier question (one datagram holds one answer):
-		 * skip it here, as libmnl would only fail it (EPROTO) and leave the
-		 * rest of the queue one answer behind from then on. */
-		if ((size_t)n >= sizeof(*r) && r->nlmsg_seq && r->nlmsg_seq != seq) {
-			stale++;
-			continue;
-		}
-		ret = mnl_cb_run(buf, (size_t)n, seq, portid, cb, data);
-		if (ret == MNL_CB_STOP)
-			return 0;
-		if (ret < 0)
-			return -errno;
-	}
-	return -EPROTO;
-}
-
-/* ---- the interface -------------------------------------------------------- */
-
-struct link_info {
-	struct ferryd_iface *out;
-	bool found_mac;
-	unsigned short type;
-};
-
-static int link_attr(const struct nlattr *a, void *data)
-{
-	struct link_info *li = data;
-
-	switch (mnl_attr_get_type(a)) {
-	case IFLA_ADDRESS:
-		if (mnl_attr_get_payload_len(a) == 6) {
-			memcpy(li->out->mac, mnl_attr_get_payload(a), 6);
-			li->found_mac = true;
-		}
-		break;
-	case IFLA_MTU:
-		if (mnl_attr_validate(a, MNL_TYPE_U32) == 0)
-			li->out->mtu = mnl_attr_get_u32(a);
-		break;
-	}
-	return MNL_CB_OK;
-}
-
-static int link_cb(const struct nlmsghdr *nlh, void *data)
-{
-	struct link_info *li = data;
-	const struct ifinfomsg *ifi = mnl_nlmsg_get_payload(nlh);
-
-	if (nlh->nlmsg_type != RTM_NEWLINK || mnl_nlmsg_get_payload_len(nlh) < sizeof(*ifi))
-		return MNL_CB_OK;
-	li->type = ifi->ifi_type;
-	mnl_attr_parse(nlh, sizeof(*ifi), link_attr, li);
-	return MNL_CB_OK;
-}
-
-struct addr_info {
-	struct ferryd_iface *out;
-	int best4, best6; /* scope of what was chosen; lower is wider (RT_SCOPE_UNIVERSE = 0) */
-};
-
-struct addr_attrs {
-	const struct nlattr *local, *address;
-	uint32_t flags;
-};
-
-static int addr_attr(const struct nlattr *a, void *data)
-{
-	struct addr_attrs *aa = data;
-
-	switch (mnl_attr_get_type(a)) {
-	case IFA_LOCAL:
-		aa->local = a;
-		break;
-	case IFA_ADDRESS:
-		aa->address = a;
-		break;
-	case IFA_FLAGS:
-		if (mnl_attr_validate(a, MNL_TYPE_U32) == 0)
-			aa->flags = mnl_attr_get_u32(a);
-		break;
-	}
-	return MNL_CB_OK;
-}
-
-static int addr_cb(const struct nlmsghdr *nlh, void *data)
-{
-	struct addr_info *ai = data;
-	const struct ifaddrmsg *ifa = mnl_nlmsg_get_payload(nlh);
-	struct addr_attrs aa = { 0 };
-	const struct nlattr *a;
-
-	if (nlh->nlmsg_type != RTM_NEWADDR || mnl_nlmsg_get_payload_len(nlh) < sizeof(*ifa) ||
-	    ifa->ifa_index != ai->out->ifindex)
-		return MNL_CB_OK;
-	aa.flags = ifa->ifa_flags;
-	mnl_attr_parse(nlh, sizeof(*ifa), addr_attr, &aa);
-	if (ifa->ifa_family == AF_INET) {
-		/* IFA_LOCAL is our address; IFA_ADDRESS is the peer's on point-to-point links */
-		a = aa.local ? aa.local : aa.address;
-		if (!a || mnl_attr_get_payload_len(a) != 4 || ifa->ifa_scope >= ai->best4)
-			return MNL_CB_OK;
-		memcpy(&ai->out->addr4, mnl_attr_get_payload(a), 4);
-		ai->out->has4 = true;
-		ai->best4 = ifa->ifa_scope;
-	} else if (ifa->ifa_family == AF_INET6) {
-		a = aa.address;
-		if (!a || mnl_attr_get_payload_len(a) != 16 || ifa->ifa_scope >= ai->best6 ||
-		    (aa.flags & (IFA_F_TENTATIVE | IFA_F_DADFAILED | IFA_F_DEPRECATED)))
-			return MNL_CB_OK;
-		memcpy(&ai->out->addr6, mnl_attr_get_payload(a), 16);
-		ai->out->has6 = true;
-		ai->best6 = ifa->ifa_scope;
-	}
-	return MNL_CB_OK;
-}
-
-int ferryd_iface_query(const char *ifname, struct ferryd_iface *out)
-{
-	struct link_info li = { .out = out };
-	struct addr_info ai = { .out = out, .best4 = 256, .best6 = 256 };
-	struct mnl_socket *nl;
-	struct nlmsghdr *nlh;
-	unsigned int portid;
-	char *buf;
-	int err;
-
-	memset(out, 0, sizeof(*out));
-	out->ifindex = if_nametoindex(ifname);
-	if (!out->ifindex)
-		return -ENODEV;
-	buf = malloc(NL_BUF);
-	if (!buf)
-		return -ENOMEM;
-	nl = nl_open(&portid);
-	if (!nl) {
-		err = -errno;
-		goto out_free;
-	}
-
-	nlh = mnl_nlmsg_put_header(buf);
-	nlh->nlmsg_type = RTM_GETLINK;
-	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
-	nlh->nlmsg_seq = 1;
-	((struct ifinfomsg *)mnl_nlmsg_put_extra_header(nlh, sizeof(struct ifinfomsg)))->ifi_index =
-		(int)out->ifindex;
-	err = nl_talk(nl, portid, buf, NL_BUF, link_cb, &li);
-	if (err)
-		goto out_close;
-	if (li.type != ARPHRD_ETHER || !li.found_mac) {
-		err = -EPROTONOSUPPORT;
-		goto out_close;
-	}
-
-	nlh = mnl_nlmsg_put_header(buf);
-	nlh->nlmsg_type = RTM_GETADDR;
-	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-	nlh->nlmsg_seq = 2;
-	((struct ifaddrmsg *)mnl_nlmsg_put_extra_header(nlh, sizeof(struct ifaddrmsg)))->ifa_family = AF_UNSPEC;
-	err = nl_talk(nl, portid, buf, NL_BUF, addr_cb, &ai);
-out_close:
-	mnl_socket_close(nl);
-out_free:
-	free(buf);
-	return err;
-}
 
 /* ---- next hops ---------------------------------------------------------------- */
 

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * What the AF_XDP engine needs to know to put a frame on the wire itself: the
- * interface's MAC, MTU and primary addresses, and the next hop's MAC for a
- * destination, from a cache that rtnetlink questions and notifications keep
- * current (libmnl), so the send path never waits for the kernel.
+ * next hop's MAC for a destination, from a cache that rtnetlink questions and
+ * notifications keep current (libmnl), so the send path never waits for the
+ * kernel. The interface's own facts are iface.h's.
  */
 #ifndef FERRYD_NEIGH_H
 #define FERRYD_NEIGH_H
@@ -13,22 +13,6 @@
 #include <stdint.h>
 
 #include <ferry/udp.h>
-
-struct ferryd_iface {
-	unsigned int ifindex;
-	uint8_t mac[6];
-	unsigned int mtu;
-	bool has4, has6;       /* a primary address of that family was found */
-	struct in_addr addr4;  /* first global (else any) IPv4 address */
-	struct in6_addr addr6; /* first global, non-tentative IPv6 address */
-};
-
-/*
- * Reads ifname's index, MAC, MTU and primary addresses in the calling
- * thread's network namespace. 0, or -errno (-ENODEV: no such interface,
- * -EPROTONOSUPPORT: not an Ethernet interface).
- */
-int ferryd_iface_query(const char *ifname, struct ferryd_iface *out);
 
 struct ferryd_neigh;
 struct ferry_reactor;

@@ -9,10 +9,6 @@
 
 #define ETH_P_IPV4 0x0800
 #define ETH_P_IPV6 0x86dd
-#define ETH_P_8021Q 0x8100
-#define ETH_P_8021AD 0x88a8
-#define MAX_VLAN_TAGS 2
-#define MAX_IP6_EXT 8 /* extension headers skipped before giving up */
 
 static inline uint16_t load_be16(const uint8_t *p)
 {
@@ -104,6 +100,8 @@ static int parse_ip4(const uint8_t *frame, size_t len, size_t off, unsigned int 
 	/* tot may be shorter than the frame (Ethernet pads to 60 bytes), never longer. */
 	if (ihl < FERRYD_IP4_HLEN || tot < ihl || tot > len - off)
 		return -EINVAL;
+	if (ihl != FERRYD_IP4_HLEN) /* options: the kernel's, never steered */
+		return -EPROTONOSUPPORT;
 	if (ferryd_csum_fold(ferryd_csum_add(0, ip, ihl)) != 0)
 		return -EINVAL;
 	if (load_be16(ip + 6) & 0x3fff) /* MF set or a fragment offset */
@@ -121,8 +119,7 @@ static int parse_ip4(const uint8_t *frame, size_t len, size_t off, unsigned int 
 static int parse_ip6(const uint8_t *frame, size_t len, size_t off, unsigned int ifindex, struct ferryd_packet *out)
 {
 	const uint8_t *ip = frame + off;
-	size_t plen, hoff, end;
-	uint8_t next;
+	size_t plen;
 	int err;
 
 	if (len - off < FERRYD_IP6_HLEN || ip[0] >> 4 != 6)
@@ -131,54 +128,30 @@ static int parse_ip6(const uint8_t *frame, size_t len, size_t off, unsigned int 
 	/* plen 0 would be a jumbogram (hop-by-hop option): not on an Ethernet frame. */
 	if (plen == 0 || plen > len - off - FERRYD_IP6_HLEN)
 		return -EINVAL;
-	end = off + FERRYD_IP6_HLEN + plen;
-	hoff = off + FERRYD_IP6_HLEN;
-	next = ip[6];
-	for (int i = 0; next != IPPROTO_UDP; i++) {
-		size_t hlen;
-
-		if (next == IPPROTO_FRAGMENT)
-			return -EOPNOTSUPP;
-		if (next != IPPROTO_HOPOPTS && next != IPPROTO_ROUTING && next != IPPROTO_DSTOPTS)
-			return -EPROTONOSUPPORT;
-		if (i >= MAX_IP6_EXT || end - hoff < 8)
-			return -EINVAL;
-		hlen = ((size_t)frame[hoff + 1] + 1) * 8;
-		if (hlen > end - hoff)
-			return -EINVAL;
-		next = frame[hoff];
-		hoff += hlen;
-	}
-	err = parse_udp(frame, hoff, end - hoff, out);
+	if (ip[6] == IPPROTO_FRAGMENT)
+		return -EOPNOTSUPP;
+	if (ip[6] != IPPROTO_UDP) /* extension headers included: the kernel's, never steered */
+		return -EPROTONOSUPPORT;
+	err = parse_udp(frame, off + FERRYD_IP6_HLEN, plen, out);
 	if (err)
 		return err;
-	set_addr(&out->src, AF_INET6, ip + 8, frame + hoff, ifindex);
-	set_addr(&out->dst, AF_INET6, ip + 24, frame + hoff + 2, ifindex);
+	set_addr(&out->src, AF_INET6, ip + 8, frame + off + FERRYD_IP6_HLEN, ifindex);
+	set_addr(&out->dst, AF_INET6, ip + 24, frame + off + FERRYD_IP6_HLEN + 2, ifindex);
 	return 0;
 }
 
 int ferryd_packet_parse(const uint8_t *frame, size_t len, unsigned int ifindex, struct ferryd_packet *out)
 {
-	size_t off = 12;
 	uint16_t proto;
 
 	if (!frame || len < FERRYD_ETH_HLEN)
 		return -EINVAL;
-	proto = load_be16(frame + off);
-	for (int tags = 0; proto == ETH_P_8021Q || proto == ETH_P_8021AD; tags++) {
-		if (tags == MAX_VLAN_TAGS)
-			return -EPROTONOSUPPORT;
-		if (len - off < 2 + 4)
-			return -EINVAL;
-		off += 4;
-		proto = load_be16(frame + off);
-	}
-	off += 2;
+	proto = load_be16(frame + 12);
 	if (proto == ETH_P_IPV4)
-		return parse_ip4(frame, len, off, ifindex, out);
+		return parse_ip4(frame, len, FERRYD_ETH_HLEN, ifindex, out);
 	if (proto == ETH_P_IPV6)
-		return parse_ip6(frame, len, off, ifindex, out);
-	return -EPROTONOSUPPORT;
+		return parse_ip6(frame, len, FERRYD_ETH_HLEN, ifindex, out);
+	return -EPROTONOSUPPORT; /* VLAN tags included: the kernel's, never steered */
 }
 
 size_t ferryd_packet_header_len(int family)

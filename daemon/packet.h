@@ -27,15 +27,16 @@ struct ferryd_packet {
 };
 
 /*
- * Parses an Ethernet frame (up to two VLAN tags, 802.1Q/802.1ad) carrying
- * IPv4 or IPv6 (hop-by-hop, routing and destination-options headers are
- * skipped) and UDP. Every length field is checked against the frame and the
- * other layers; the IPv4 header checksum is verified. The UDP checksum is
- * not (on veth it may legitimately be a partial, offloaded sum). A link-local
- * IPv6 address gets ifindex as its scope id.
+ * Parses an untagged Ethernet frame carrying IPv4 (no options) or IPv6 (no
+ * extension headers) and UDP: exactly the forms the XDP program steers,
+ * everything else being the kernel's. Every length field is checked against
+ * the frame and the other layers; the IPv4 header checksum is verified. The
+ * UDP checksum is not: the program verified it. A link-local IPv6 address
+ * gets ifindex as its scope id.
  *
  * Returns 0 with *out filled, or:
- *   -EPROTONOSUPPORT  not IPv4/IPv6, or not UDP
+ *   -EPROTONOSUPPORT  VLAN-tagged, not IPv4/IPv6, IPv4 options, IPv6
+ *                     extension headers, or not UDP
  *   -EOPNOTSUPP       an IPv4 fragment or an IPv6 fragment header
  *   -EINVAL           truncated or inconsistent headers, bad IPv4 checksum
  */

@@ -19,6 +19,11 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include <libmnl/libmnl.h>
+#include <linux/rtnetlink.h>
+#include <signal.h>
+#include <sys/socket.h>
+
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <xdp/libxdp.h>
@@ -30,6 +35,18 @@
 #define PROG_NAME "ferry_xdp"
 #define DISPATCHER_NAME "xdp_dispatcher"
 #define SWEEP_ROUNDS 4
+
+/*
+ * The detach a crashing ferryd sends from its fatal-signal handler: an
+ * RTM_SETLINK built when the program is attached, so sending it needs no
+ * allocation, no lock and no library call; XDP_FLAGS_REPLACE with our
+ * program's fd makes it remove our program and nothing else. Only for a
+ * program attached alone (a dispatcher holds others' programs too: what we
+ * leave there, the next ferryd sweeps).
+ */
+static char emergency_msg[256] __attribute__((aligned(NLMSG_ALIGNTO)));
+static size_t emergency_len;
+static volatile sig_atomic_t emergency_armed;
 
 /* bpf_blob.S */
 extern const char ferryd_bpf_obj[];
@@ -43,7 +60,8 @@ struct ferryd_prog {
 	enum xdp_attach_mode xmode;
 	bool attached;
 	bool dispatcher;
-	int services_fd, xsks_fd, counters_fd;
+	int services_fd, xsks_fd, counters_fd, addrs_fd, config_fd;
+	unsigned int naddrs; /* entries in the addrs map */
 	int ncpus;
 	__u64 *percpu; /* ncpus values: one per-CPU counter read */
 	char describe[256];
@@ -227,8 +245,10 @@ static int find_maps(struct ferryd_prog *p, char *why, size_t whylen)
 	p->services_fd = bpf_object__find_map_fd_by_name(p->obj, "services");
 	p->xsks_fd = bpf_object__find_map_fd_by_name(p->obj, "xsks");
 	p->counters_fd = bpf_object__find_map_fd_by_name(p->obj, "counters");
-	if (p->services_fd < 0 || p->xsks_fd < 0 || p->counters_fd < 0) {
-		snprintf(why, whylen, "the XDP object lacks its services/xsks/counters maps");
+	p->addrs_fd = bpf_object__find_map_fd_by_name(p->obj, "addrs");
+	p->config_fd = bpf_object__find_map_fd_by_name(p->obj, "config");
+	if (p->services_fd < 0 || p->xsks_fd < 0 || p->counters_fd < 0 || p->addrs_fd < 0 || p->config_fd < 0) {
+		snprintf(why, whylen, "the XDP object lacks one of its services/xsks/counters/addrs/config maps");
 		return -ENOENT;
 	}
 	p->ncpus = libbpf_num_possible_cpus();
@@ -242,6 +262,48 @@ static int find_maps(struct ferryd_prog *p, char *why, size_t whylen)
 		return -ENOMEM;
 	}
 	return 0;
+}
+
+static void emergency_arm(const struct ferryd_prog *p)
+{
+	struct nlmsghdr *nlh;
+	struct ifinfomsg *ifi;
+	struct nlattr *nest;
+
+	emergency_armed = 0;
+	if (p->dispatcher)
+		return;
+	memset(emergency_msg, 0, sizeof(emergency_msg));
+	nlh = mnl_nlmsg_put_header(emergency_msg);
+	nlh->nlmsg_type = RTM_SETLINK;
+	nlh->nlmsg_flags = NLM_F_REQUEST;
+	ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
+	ifi->ifi_family = AF_UNSPEC;
+	ifi->ifi_index = p->ifindex;
+	nest = mnl_attr_nest_start(nlh, IFLA_XDP);
+	mnl_attr_put_u32(nlh, IFLA_XDP_FD, (uint32_t)-1);
+	mnl_attr_put_u32(nlh, IFLA_XDP_EXPECTED_FD, (uint32_t)xdp_program__fd(p->xprog));
+	mnl_attr_put_u32(nlh, IFLA_XDP_FLAGS,
+			 (p->xmode == XDP_MODE_SKB ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE) | XDP_FLAGS_REPLACE);
+	mnl_attr_nest_end(nlh, nest);
+	emergency_len = nlh->nlmsg_len;
+	emergency_armed = 1;
+}
+
+void ferryd_prog_emergency_detach(void)
+{
+	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
+	int fd, saved = errno;
+
+	if (!emergency_armed)
+		return;
+	emergency_armed = 0;
+	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	if (fd >= 0) {
+		sendto(fd, emergency_msg, emergency_len, 0, (struct sockaddr *)&kernel, sizeof(kernel));
+		close(fd);
+	}
+	errno = saved;
 }
 
 int ferryd_prog_attach(const char *ifname, enum ferryd_xdp_mode mode, struct ferryd_prog **out, char *why,
@@ -304,6 +366,7 @@ int ferryd_prog_attach(const char *ifname, enum ferryd_xdp_mode mode, struct fer
 	if (err)
 		goto err_detach;
 	quiet_end();
+	emergency_arm(p);
 
 	ferryd_log(LOG_INFO, "XDP program %u on %s: %s", xdp_program__id(p->xprog), ifname, p->describe);
 	*out = p;
@@ -387,6 +450,74 @@ int ferryd_prog_set_socket(struct ferryd_prog *p, unsigned int queue, int xsk_fd
 	return 0;
 }
 
+int ferryd_prog_set_config(struct ferryd_prog *p, const uint8_t mac[6], unsigned int max_frame)
+{
+	struct ferry_xdp_config c;
+	__u32 zero = 0;
+
+	memset(&c, 0, sizeof(c));
+	memcpy(c.mac, mac, 6);
+	c.max_frame = (__u16)(max_frame > 0xffff ? 0xffff : max_frame);
+	if (bpf_map_update_elem(p->config_fd, &zero, &c, BPF_ANY)) {
+		int err = -errno;
+
+		ferryd_log(LOG_ERR, "updating the XDP program's interface facts: %s", strerror(-err));
+		return err;
+	}
+	return 0;
+}
+
+int ferryd_prog_set_addrs(struct ferryd_prog *p, const struct ferryd_addrset *set)
+{
+	struct ferry_addr_key k, next, *gone;
+	struct ferry_addr_val v;
+	unsigned int n = 0, skipped = 0, ngone = 0;
+	bool first = true;
+	int err = 0;
+
+	/* What is gone first, making room; collected before, as deleting the key a walk stands on restarts it. */
+	gone = calloc(FERRY_MAX_ADDRS, sizeof(*gone));
+	if (!gone)
+		return -ENOMEM;
+	while (ngone < FERRY_MAX_ADDRS && !bpf_map_get_next_key(p->addrs_fd, first ? NULL : &k, &next)) {
+		first = false;
+		k = next;
+		if (!ferryd_addrset_flags(set, next.family, next.addr))
+			gone[ngone++] = next;
+	}
+	for (unsigned int i = 0; i < ngone; i++)
+		if (bpf_map_delete_elem(p->addrs_fd, &gone[i]) && errno != ENOENT && !err)
+			err = -errno;
+	free(gone);
+	/* Then every entry of the set (an address that stays is never missing
+	 * meanwhile: a missing destination would only pass, a missing source
+	 * would be steered). */
+	for (unsigned int i = 0; set->slots && i <= set->mask; i++) {
+		const struct ferryd_addrset_entry *e = &set->slots[i];
+
+		if (!e->family)
+			continue;
+		memset(&k, 0, sizeof(k));
+		k.family = e->family;
+		memcpy(k.addr, e->addr, 16);
+		v.flags = e->flags;
+		if (bpf_map_update_elem(p->addrs_fd, &k, &v, BPF_ANY)) {
+			if (errno != E2BIG && errno != ENOMEM)
+				err = -errno;
+			skipped++;
+			continue;
+		}
+		n++;
+	}
+	if (skipped && !err)
+		ferryd_log(LOG_WARNING, "the host has more addresses than the XDP program's map holds (%d): %u left out; "
+			   "datagrams to them take the kernel's path", FERRY_MAX_ADDRS, skipped);
+	p->naddrs = n;
+	if (err)
+		ferryd_log(LOG_ERR, "updating the XDP program's address map: %s", strerror(-err));
+	return err;
+}
+
 int ferryd_prog_counters(struct ferryd_prog *p, uint64_t *out)
 {
 	for (__u32 i = 0; i < FERRY_XDP_NCOUNTERS; i++) {
@@ -412,6 +543,7 @@ void ferryd_prog_detach(struct ferryd_prog *p)
 
 	if (!p)
 		return;
+	emergency_armed = 0;
 	quiet_begin();
 	if (p->attached) {
 		err = xdp_program__detach(p->xprog, p->ifindex, p->xmode, 0);
@@ -536,6 +668,15 @@ const char *ferryd_xdp_counter_name(unsigned int i)
 		[FERRY_XDP_PASS_FRAGMENT] = "pass_fragment",
 		[FERRY_XDP_PASS_MALFORMED] = "pass_malformed",
 		[FERRY_XDP_PASS_NO_SOCKET] = "pass_no_socket",
+		[FERRY_XDP_PASS_VLAN] = "pass_vlan",
+		[FERRY_XDP_PASS_OTHER_HOST] = "pass_other_host",
+		[FERRY_XDP_PASS_IP_OPTIONS] = "pass_ip_options",
+		[FERRY_XDP_PASS_IPV6_EXT] = "pass_ipv6_ext",
+		[FERRY_XDP_PASS_NOT_LOCAL] = "pass_not_local",
+		[FERRY_XDP_PASS_BAD_SOURCE] = "pass_bad_source",
+		[FERRY_XDP_PASS_SOURCE_PORT] = "pass_source_port",
+		[FERRY_XDP_PASS_TOO_BIG] = "pass_too_big",
+		[FERRY_XDP_PASS_CHECKSUM] = "pass_checksum",
 	};
 
 	return i < FERRY_XDP_NCOUNTERS ? names[i] : "unknown";

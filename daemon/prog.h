@@ -5,6 +5,7 @@
 
 #include <stdint.h>
 
+#include "addrs.h"
 #include "ferryd.h"
 
 struct ferryd_prog;
@@ -26,11 +27,28 @@ int ferryd_prog_add_service(struct ferryd_prog *p, const struct ferryd_service *
 /* Registers (fd >= 0) or removes (fd < 0) the AF_XDP socket of a queue in the XSKMAP. */
 int ferryd_prog_set_socket(struct ferryd_prog *p, unsigned int queue, int xsk_fd);
 
+/*
+ * Tells the program the interface's MAC (unicast frames to another MAC are
+ * other hosts') and the longest frame an AF_XDP socket takes. Until this is
+ * called, the program steers nothing. 0 or -errno.
+ */
+int ferryd_prog_set_config(struct ferryd_prog *p, const uint8_t mac[6], unsigned int max_frame);
+
+/* Makes the addrs map hold exactly the set's entries. 0 or -errno (what failed is logged). */
+int ferryd_prog_set_addrs(struct ferryd_prog *p, const struct ferryd_addrset *set);
+
 /* Sums the per-CPU counters into out[FERRY_XDP_NCOUNTERS]. 0 or -errno. */
 int ferryd_prog_counters(struct ferryd_prog *p, uint64_t *out);
 
 /* e.g. "native mode, libxdp dispatcher" or "native mode, single program (dispatcher refused: ...)" */
 const char *ferryd_prog_describe(const struct ferryd_prog *p);
+
+/*
+ * For a fatal-signal handler: removes the program attached last (if alone on
+ * its interface and still ours) with one netlink message prepared at attach.
+ * Async-signal-safe; does nothing once detached or when a dispatcher holds it.
+ */
+void ferryd_prog_emergency_detach(void);
 
 /* Detaches the program, frees maps and everything pinned for it. NULL is ignored. */
 void ferryd_prog_detach(struct ferryd_prog *p);

@@ -5,6 +5,7 @@
  * on the reactor into the service's batch callback; sends by sendmmsg.
  */
 #include <errno.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include "ferryd.h"
+#include "iface.h"
 
 #define SOCK_RCVBUF (4 << 20) /* absorbs bursts while the handler runs */
 #define SOCK_SNDBUF (4 << 20)
@@ -33,7 +35,10 @@ struct sock_rx {
 	int fd;
 	bool running; /* registered, on_end not yet called */
 	struct ferry_iobuf **bufs; /* the loop's batch (opts.bufs), batch entries */
-	struct ferry_iobuf **orig; /* the batch as it was before the callback */
+	struct ferry_iobuf **cbufs; /* what the callback gets: the batch, less what was cut */
+	union ferry_sockaddr *csrcs;
+	unsigned int *slot;	    /* cbufs[k] is bufs[slot[k]] */
+	struct ferry_iobuf **orig; /* cbufs as it was before the callback */
 	unsigned int *orig_idx;	   /* and their places in the pool's all[] */
 	struct ferry_udp_loop_stats loop_stats;
 };
@@ -64,6 +69,7 @@ struct buf_pool {
 struct sock_engine {
 	struct ferryd_engine e; /* first: the engine pointer is this */
 	struct ferry_reactor *r;
+	struct ferryd_iface *iface;
 	struct ferry_stop *stop;
 	struct ferryd_service *svcs;
 	unsigned int nsvc, queues, batch;
@@ -222,8 +228,10 @@ static void bad_release(struct sock_engine *se, const struct ferry_iobuf *b, con
 }
 
 /*
- * The loop's callback: count, run the service's handler, and give the loop a
- * fresh buffer for every one the handler kept (replaced in bufs).
+ * The loop's callback: count, run the service's handler on what arrived
+ * whole (a cut datagram is counted and dropped: no handler ever acts on
+ * one), and give the loop a fresh buffer for every one the handler kept
+ * (replaced in its array).
  */
 static void sock_rx_batch(void *user, struct ferry_iobuf **bufs, const union ferry_sockaddr *srcs, unsigned int count)
 {
@@ -231,34 +239,48 @@ static void sock_rx_batch(void *user, struct ferry_iobuf **bufs, const union fer
 	struct sock_engine *se = rx->se;
 	struct buf_pool *p = &se->pool;
 	struct ferryd_service *svc = rx->svc;
+	struct ferry_iobuf **cb_bufs = bufs;
+	const union ferry_sockaddr *cb_srcs = srcs;
+	unsigned int n = 0;
 	uint64_t bytes = 0;
 
 	for (unsigned int i = 0; i < count; i++) {
-		bytes += ferry_iobuf_length(bufs[i]);
-		if (ferry_unlikely(bufs[i]->flags & FERRY_IOBUF_TRUNCATED))
+		if (ferry_unlikely(bufs[i]->flags & FERRY_IOBUF_TRUNCATED)) {
 			se->stats.rx_truncated++;
-		rx->orig[i] = bufs[i];
+			continue;
+		}
+		bytes += ferry_iobuf_length(bufs[i]);
+		rx->cbufs[n] = bufs[i];
+		rx->csrcs[n] = srcs[i];
+		rx->slot[n++] = i;
 	}
-	se->stats.rx_packets += count;
+	if (ferry_unlikely(n < count)) {
+		cb_bufs = rx->cbufs;
+		cb_srcs = rx->csrcs;
+	}
+	if (!n)
+		return;
+	se->stats.rx_packets += n;
 	se->stats.rx_bytes += bytes;
 	se->stats.rx_batches++;
 	if (!svc->cb)
 		return;
-	for (unsigned int i = 0; i < count; i++) {
+	for (unsigned int k = 0; k < n; k++) {
 		/* the loop only ever holds pool buffers (we replace whatever a handler leaves) */
-		rx->orig_idx[i] = (unsigned int)pool_index_of(p, bufs[i]);
-		p->state[rx->orig_idx[i]] = BUF_CB;
+		rx->orig[k] = cb_bufs[k];
+		rx->orig_idx[k] = (unsigned int)pool_index_of(p, cb_bufs[k]);
+		p->state[rx->orig_idx[k]] = BUF_CB;
 	}
-	svc->cb(svc->user, bufs, srcs, count);
-	for (unsigned int i = 0; i < count; i++) {
-		unsigned int k = rx->orig_idx[i];
+	svc->cb(svc->user, cb_bufs, cb_srcs, n);
+	for (unsigned int k = 0; k < n; k++) {
+		unsigned int i = rx->slot[k], idx = rx->orig_idx[k];
 		struct ferry_iobuf *b;
 
-		if (ferry_likely(bufs[i] == rx->orig[i])) {
-			if (ferry_unlikely(p->state[k] == BUF_CB_RELEASED))
+		if (ferry_likely(cb_bufs[k] == rx->orig[k])) {
+			if (ferry_unlikely(p->state[idx] == BUF_CB_RELEASED))
 				/* released, yet left in the array: the loop keeps it, the release did not count */
-				bad_release(se, rx->orig[i], "a buffer its callback did not replace");
-			p->state[k] = BUF_LOOP;
+				bad_release(se, rx->orig[k], "a buffer its callback did not replace");
+			p->state[idx] = BUF_LOOP;
 			continue;
 		}
 		b = pool_get(p, BUF_LOOP);
@@ -267,17 +289,17 @@ static void sock_rx_batch(void *user, struct ferry_iobuf **bufs, const union fer
 			 * must not use it) and stop rather than corrupt memory later. */
 			ferryd_log(LOG_CRIT, "socket engine: out of memory replacing a buffer service %s kept; stopping",
 				   svc->name);
-			bufs[i] = rx->orig[i];
-			p->state[k] = BUF_LOOP;
+			bufs[i] = rx->orig[k];
+			p->state[idx] = BUF_LOOP;
 			ferry_stop_fire(se->stop);
 			continue;
 		}
 		bufs[i] = b;
-		if (p->state[k] == BUF_CB_RELEASED) {
-			pool_put(p, k); /* kept and released within its callback */
+		if (p->state[idx] == BUF_CB_RELEASED) {
+			pool_put(p, idx); /* kept and released within its callback */
 			continue;
 		}
-		p->state[k] = BUF_KEPT;
+		p->state[idx] = BUF_KEPT;
 		se->kept++;
 	}
 }
@@ -310,8 +332,10 @@ static unsigned int sock_send(struct ferryd_engine *e, const struct ferryd_servi
 			      const union ferry_sockaddr *dsts, unsigned int n)
 {
 	struct sock_engine *se = to_se(e);
+	const struct ferryd_link_state *ls = ferryd_iface_state(se->iface);
 	struct mmsghdr msgs[SEND_CHUNK];
 	struct iovec iov[SEND_CHUNK];
+	union ferry_sockaddr to[SEND_CHUNK], svc_addr;
 	unsigned int done = 0, accepted = 0;
 	uint64_t deadline = 0;
 	int fd;
@@ -321,60 +345,72 @@ static unsigned int sock_send(struct ferryd_engine *e, const struct ferryd_servi
 		return 0;
 	}
 	fd = se->rx[svc->id * se->queues].fd;
+	ferryd_sockaddr_canon(&svc->addr, &svc_addr);
 	while (done < n) {
-		unsigned int m = n - done < SEND_CHUNK ? n - done : SEND_CHUNK;
-		int sent;
+		unsigned int take = n - done < SEND_CHUNK ? n - done : SEND_CHUNK, m = 0, k = 0;
 
-		for (unsigned int i = 0; i < m; i++) {
-			struct ferry_iobuf *b = bufs[done + i];
+		/* The guard first: what it refuses is counted there and never sent. */
+		for (unsigned int i = 0; i < take; i++) {
+			union ferry_sockaddr c;
 
-			iov[i].iov_base = ferry_iobuf_window(b);
-			iov[i].iov_len = ferry_iobuf_length(b);
-			memset(&msgs[i].msg_hdr, 0, sizeof(msgs[i].msg_hdr));
-			msgs[i].msg_hdr.msg_name = (void *)&dsts[done + i];
-			msgs[i].msg_hdr.msg_namelen = ferry_sockaddr_len(&dsts[done + i]);
-			msgs[i].msg_hdr.msg_iov = &iov[i];
-			msgs[i].msg_hdr.msg_iovlen = 1;
-			msgs[i].msg_len = 0;
+			ferryd_sockaddr_canon(&dsts[done + i], &c);
+			if (!ferryd_stats_dst_ok(&se->stats, ls, svc_addr.in4.sin_port, &c))
+				continue;
+			/* as given: an IPv6 socket sends to a mapped address as such */
+			to[m] = dsts[done + i];
+			iov[m].iov_base = ferry_iobuf_window(bufs[done + i]);
+			iov[m].iov_len = ferry_iobuf_length(bufs[done + i]);
+			memset(&msgs[m].msg_hdr, 0, sizeof(msgs[m].msg_hdr));
+			msgs[m].msg_hdr.msg_name = &to[m];
+			msgs[m].msg_hdr.msg_namelen = ferry_sockaddr_len(&to[m]);
+			msgs[m].msg_hdr.msg_iov = &iov[m];
+			msgs[m].msg_hdr.msg_iovlen = 1;
+			msgs[m].msg_len = 0;
+			m++;
 		}
-		sent = sendmmsg(fd, msgs, m, MSG_DONTWAIT | MSG_NOSIGNAL);
-		if (sent > 0) {
-			for (int i = 0; i < sent; i++)
-				se->stats.tx_bytes += msgs[i].msg_len;
-			se->stats.tx_packets += (unsigned int)sent;
-			done += (unsigned int)sent;
-			accepted += (unsigned int)sent;
-			continue;
-		}
-		if (sent < 0 && errno == EINTR)
-			continue;
-		if (sent < 0 && (errno == EAGAIN || errno == ENOBUFS)) {
-			/* The socket buffer is full: wait briefly for room rather than drop. */
-			struct pollfd pfd = {.fd = fd, .events = POLLOUT};
-			uint64_t now = ferryd_now_ms();
+		done += take;
+		while (k < m) {
+			int sent = sendmmsg(fd, msgs + k, m - k, MSG_DONTWAIT | MSG_NOSIGNAL);
 
-			if (!deadline)
-				deadline = now + SEND_RETRY_MS;
-			if (now < deadline) {
-				poll(&pfd, 1, (int)(deadline - now));
+			if (sent > 0) {
+				for (int i = 0; i < sent; i++)
+					se->stats.tx_bytes += msgs[k + (unsigned int)i].msg_len;
+				se->stats.tx_packets += (unsigned int)sent;
+				accepted += (unsigned int)sent;
+				k += (unsigned int)sent;
 				continue;
 			}
-			ferryd_log(LOG_WARNING, "socket engine: service %s: send buffer full for %d ms, %u datagrams dropped",
-				   svc->name, SEND_RETRY_MS, n - done);
-			count_dropped(se, errno, n - done);
-			break;
-		}
-		/* The first message of the chunk failed (sendmmsg reports an error
-		 * only then): count it by reason and go on with the next. */
-		{
-			char addr[64];
-			int err = sent < 0 ? errno : EIO;
+			if (sent < 0 && errno == EINTR)
+				continue;
+			if (sent < 0 && (errno == EAGAIN || errno == ENOBUFS)) {
+				/* The socket buffer is full: wait briefly for room rather than drop. */
+				struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+				uint64_t now = ferryd_now_ms();
 
-			ferry_sockaddr_format(&dsts[done], addr, sizeof(addr));
-			ferryd_log(LOG_DEBUG, "socket engine: service %s: send of %zu bytes to %s failed: %s", svc->name,
-				   ferry_iobuf_length(bufs[done]), addr, strerror(err));
-			count_dropped(se, err, 1);
-			done++;
+				if (!deadline)
+					deadline = now + SEND_RETRY_MS;
+				if (now < deadline) {
+					poll(&pfd, 1, (int)(deadline - now));
+					continue;
+				}
+				ferryd_log(LOG_WARNING,
+					   "socket engine: service %s: send buffer full for %d ms, %u datagrams dropped",
+					   svc->name, SEND_RETRY_MS, m - k + n - done);
+				count_dropped(se, errno, m - k + n - done);
+				return accepted;
+			}
+			/* The first message failed (sendmmsg reports an error only
+			 * then): count it by reason and go on after it. */
+			{
+				char addr[64];
+				int err = sent < 0 ? errno : EIO;
+
+				ferry_sockaddr_format(&to[k], addr, sizeof(addr));
+				ferryd_log(LOG_DEBUG, "socket engine: service %s: send of %zu bytes to %s failed: %s",
+					   svc->name, iov[k].iov_len, addr, strerror(err));
+				count_dropped(se, err, 1);
+				k++;
+			}
 		}
 	}
 	return accepted;
@@ -479,6 +515,9 @@ static void sock_free(struct ferryd_engine *e)
 		if (se->rx[i].fd >= 0)
 			close(se->rx[i].fd);
 		free(se->rx[i].bufs);
+		free(se->rx[i].cbufs);
+		free(se->rx[i].csrcs);
+		free(se->rx[i].slot);
 		free(se->rx[i].orig);
 		free(se->rx[i].orig_idx);
 	}
@@ -497,8 +536,53 @@ static const struct ferryd_engine_ops sock_ops = {
 	.free = sock_free,
 };
 
-/* A non-blocking UDP socket bound to svc's address, in a SO_REUSEPORT group with its siblings. */
-static int open_socket(const struct ferryd_config *cfg, const struct ferryd_service *svc, char *why, size_t whylen)
+#ifndef IPV6_MULTICAST_ALL
+#define IPV6_MULTICAST_ALL 29
+#endif
+
+static bool is_multicast(const union ferry_sockaddr *a)
+{
+	if (a->sa.sa_family == AF_INET)
+		return IN_MULTICAST(ntohl(a->in4.sin_addr.s_addr));
+	return a->sa.sa_family == AF_INET6 && IN6_IS_ADDR_MULTICAST(&a->in6.sin6_addr);
+}
+
+/*
+ * The socket receives only the groups it joined itself (Linux's default
+ * hands a socket bound to a port every group any socket of the host joined
+ * on it), and joins its service's group on the interface (the kernel then
+ * sends the IGMP/MLD reports; the membership ends with the socket).
+ */
+static int set_multicast(int fd, const union ferry_sockaddr *a, unsigned int ifindex, bool join)
+{
+	int zero = 0;
+
+	if (a->sa.sa_family == AF_INET) {
+		struct ip_mreqn m = { .imr_multiaddr = a->in4.sin_addr, .imr_ifindex = (int)ifindex };
+
+		if (setsockopt(fd, IPPROTO_IP, IP_MULTICAST_ALL, &zero, sizeof(zero)))
+			return -errno;
+		if (join && setsockopt(fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &m, sizeof(m)))
+			return -errno;
+	} else {
+		struct ipv6_mreq m = { .ipv6mr_multiaddr = a->in6.sin6_addr, .ipv6mr_interface = ifindex };
+
+		/* older kernels lack the option (and deliver only joined groups there anyway) */
+		if (setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_ALL, &zero, sizeof(zero)) && errno != ENOPROTOOPT)
+			return -errno;
+		if (join && setsockopt(fd, IPPROTO_IPV6, IPV6_JOIN_GROUP, &m, sizeof(m)))
+			return -errno;
+	}
+	return 0;
+}
+
+/*
+ * A non-blocking UDP socket bound to svc's address, in a SO_REUSEPORT group
+ * with its siblings; the first of a multicast service's sockets (join) is the
+ * one that joins the group, so a datagram to it is received once.
+ */
+static int open_socket(const struct ferryd_config *cfg, const struct ferryd_service *svc, bool join, char *why,
+		       size_t whylen)
 {
 	union ferry_sockaddr a;
 	int family, one = 1, size;
@@ -542,6 +626,13 @@ static int open_socket(const struct ferryd_config *cfg, const struct ferryd_serv
 		snprintf(why, whylen, "service %s: bind %s: %s", svc->name, addr, strerror(errno));
 		goto err_close;
 	}
+	err = set_multicast(fd, &a, cfg->ifname[0] ? if_nametoindex(cfg->ifname) : 0, join && is_multicast(&a));
+	if (err) {
+		snprintf(why, whylen, "service %s: %s %s%s%s: %s", svc->name,
+			 is_multicast(&a) && join ? "joining" : "multicast options for", addr,
+			 cfg->ifname[0] ? " on " : "", cfg->ifname, strerror(-err));
+		goto err_close;
+	}
 	return fd;
 
 err_close:
@@ -556,9 +647,12 @@ static int start_loop(struct sock_engine *se, struct sock_rx *rx, size_t capacit
 	int err;
 
 	rx->bufs = calloc(se->batch, sizeof(*rx->bufs));
+	rx->cbufs = calloc(se->batch, sizeof(*rx->cbufs));
+	rx->csrcs = calloc(se->batch, sizeof(*rx->csrcs));
+	rx->slot = calloc(se->batch, sizeof(*rx->slot));
 	rx->orig = calloc(se->batch, sizeof(*rx->orig));
 	rx->orig_idx = calloc(se->batch, sizeof(*rx->orig_idx));
-	if (!rx->bufs || !rx->orig || !rx->orig_idx)
+	if (!rx->bufs || !rx->cbufs || !rx->csrcs || !rx->slot || !rx->orig || !rx->orig_idx)
 		goto err_nomem;
 	for (unsigned int i = 0; i < se->batch; i++) {
 		rx->bufs[i] = pool_get(&se->pool, BUF_LOOP);
@@ -592,14 +686,15 @@ err_nomem:
 	return -ENOMEM;
 }
 
-int ferryd_sock_engine_new(struct ferry_reactor *r, const struct ferryd_config *cfg, struct ferryd_service *svcs,
-			   unsigned int nsvc, struct ferryd_engine **out, char *why, size_t whylen)
+int ferryd_sock_engine_new(struct ferry_reactor *r, struct ferryd_iface *iface, const struct ferryd_config *cfg,
+			   struct ferryd_service *svcs, unsigned int nsvc, struct ferryd_engine **out, char *why,
+			   size_t whylen)
 {
 	struct sock_engine *se;
 	int err;
 
-	if (!r || !cfg || !svcs || !nsvc || !out) {
-		snprintf(why, whylen, "socket engine: no reactor, configuration or service");
+	if (!r || !iface || !cfg || !svcs || !nsvc || !out) {
+		snprintf(why, whylen, "socket engine: no reactor, interface watch, configuration or service");
 		return -EINVAL;
 	}
 	se = calloc(1, sizeof(*se));
@@ -609,12 +704,14 @@ int ferryd_sock_engine_new(struct ferry_reactor *r, const struct ferryd_config *
 	}
 	se->e.ops = &sock_ops;
 	se->r = r;
+	se->iface = iface;
 	se->svcs = svcs;
 	se->nsvc = nsvc;
 	se->queues = cfg->queues ? cfg->queues : 1;
 	se->batch = cfg->batch ? cfg->batch : 64;
-	/* Receive buffers as large as an XDP frame: both engines take the same datagrams. */
-	se->pool.capacity = cfg->frame_size ? cfg->frame_size : 4096;
+	/* Buffers that hold any UDP datagram whole: what the kernel reassembles
+	 * can be 64 KiB. Only what a datagram fills is ever touched. */
+	se->pool.capacity = FERRYD_MAX_UDP_PAYLOAD;
 	se->nrx = nsvc * se->queues;
 	se->rx = calloc(se->nrx, sizeof(*se->rx));
 	se->stop = ferry_stop_new();
@@ -638,7 +735,7 @@ int ferryd_sock_engine_new(struct ferry_reactor *r, const struct ferryd_config *
 			rx->se = se;
 			rx->svc = &svcs[s];
 			rx->queue = q;
-			rx->fd = open_socket(cfg, &svcs[s], why, whylen);
+			rx->fd = open_socket(cfg, &svcs[s], q == 0, why, whylen);
 			if (rx->fd < 0) {
 				err = rx->fd;
 				goto err_free;

@@ -20,11 +20,13 @@
  * and its sendmmsg with the service's own source port.
  */
 #include <errno.h>
+#include <linux/bpf.h>
 #include <linux/ethtool.h>
 #include <linux/sockios.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +41,7 @@
 #include <xdp/xsk.h>
 
 #include "ferryd.h"
+#include "iface.h"
 #include "neigh.h"
 #include "packet.h"
 #include "prog.h"
@@ -120,7 +123,9 @@ struct xdp_engine {
 	unsigned int nsvc;
 	unsigned int batch, frame_size, frame_shift;
 	struct ferryd_prog *prog;
-	struct ferryd_iface ifc;
+	struct ferryd_iface *iface; /* not ours: the interface's facts and the host's addresses */
+	const struct ferryd_link_state *ls; /* its view while a batch or a send runs */
+	bool subscribed;
 	struct ferryd_neigh *neigh;
 	int raw4, raw6; /* IPPROTO_RAW sockets: the kernel routes and resolves what we cannot */
 	struct xq *q;
@@ -150,11 +155,12 @@ static struct xdp_engine *to_xe(struct ferryd_engine *e)
 
 /* ---- services --------------------------------------------------------------- */
 
-static bool is_wildcard(const union ferry_sockaddr *a)
+/* A service that does not name the unicast address it replies from: a wildcard, or a multicast group. */
+static bool replies_from_route(const union ferry_sockaddr *a)
 {
 	if (a->sa.sa_family == AF_INET)
-		return a->in4.sin_addr.s_addr == htonl(INADDR_ANY);
-	return IN6_IS_ADDR_UNSPECIFIED(&a->in6.sin6_addr);
+		return a->in4.sin_addr.s_addr == htonl(INADDR_ANY) || IN_MULTICAST(ntohl(a->in4.sin_addr.s_addr));
+	return IN6_IS_ADDR_UNSPECIFIED(&a->in6.sin6_addr) || IN6_IS_ADDR_MULTICAST(&a->in6.sin6_addr);
 }
 
 /* family (4/6), port and a 16-byte address of a canonical socket address. */
@@ -248,7 +254,12 @@ static inline void frame_recycle(struct xq *q, uint32_t fi)
 	q->free_list[q->nfree++] = fi;
 }
 
-/* Tops the fill ring up to fill_target frames in the kernel; kicks only if the kernel asked. */
+/*
+ * Tops the fill ring up to fill_target frames in the kernel; kicks only if the
+ * kernel asked. Counts what it finds: a fill ring the kernel drained (every
+ * frame we gave it is in use, the next datagram may find none) and a top-up
+ * cut short for want of free frames.
+ */
 static void refill(struct xq *q)
 {
 	struct xdp_engine *xe = q->xe;
@@ -256,9 +267,11 @@ static void refill(struct xq *q)
 
 	if (q->n_kernel >= q->fill_target)
 		return;
+	if (xsk_prod_nb_free(&q->fill, q->fill.size) == q->fill.size)
+		xe->st.rx_fill_empty++;
 	want = q->fill_target - q->n_kernel;
 	if (want > q->nfree) {
-		xe->st.rx_fill_empty++;
+		xe->st.rx_fill_short++;
 		want = q->nfree;
 	}
 	if (xsk_prod_nb_free(&q->fill, want) < want) /* cannot be short (ring >= frames); stay safe */
@@ -366,7 +379,7 @@ static uint32_t rx_batch(struct xq *q)
 		q->n_kernel--;
 		q->n_user++;
 		if ((addr & (xe->frame_size - 1)) + len > xe->frame_size ||
-		    ferryd_packet_parse(q->area + addr, len, xe->ifc.ifindex, &pkt)) {
+		    ferryd_packet_parse(q->area + addr, len, xe->ls->ifindex, &pkt)) {
 			xe->st.rx_bad_header++;
 			frame_recycle(q, (uint32_t)fi);
 			continue;
@@ -438,25 +451,30 @@ static void on_ready(void *user, uint32_t events)
 
 /* ---- send --------------------------------------------------------------------- */
 
-/* The source address of a datagram from svc (canonical) to dst: the service's, or for a wildcard the route's. */
+/*
+ * The source address of a datagram from svc (canonical) to dst: the
+ * service's, or for a wildcard or a multicast group the route's (else the
+ * interface's primary), with the service's port, as the kernel does for a
+ * socket bound so.
+ */
 static bool pick_source(const struct xdp_engine *xe, const union ferry_sockaddr *svc_addr,
 			const union ferry_sockaddr *prefsrc, union ferry_sockaddr *src)
 {
 	*src = *svc_addr;
-	if (!is_wildcard(svc_addr))
+	if (!replies_from_route(svc_addr))
 		return true;
 	if (svc_addr->sa.sa_family == AF_INET) {
 		if (prefsrc->sa.sa_family == AF_INET)
 			src->in4.sin_addr = prefsrc->in4.sin_addr;
-		else if (xe->ifc.has4)
-			src->in4.sin_addr = xe->ifc.addr4;
+		else if (xe->ls->has4)
+			src->in4.sin_addr = xe->ls->addr4;
 		else
 			return false;
 	} else {
 		if (prefsrc->sa.sa_family == AF_INET6)
 			src->in6.sin6_addr = prefsrc->in6.sin6_addr;
-		else if (xe->ifc.has6)
-			src->in6.sin6_addr = xe->ifc.addr6;
+		else if (xe->ls->has6)
+			src->in6.sin6_addr = xe->ls->addr6;
 		else
 			return false;
 	}
@@ -491,8 +509,8 @@ static unsigned int slow_send(struct xdp_engine *xe, unsigned int n)
 				count_not_sent(xe, EAFNOSUPPORT);
 				continue;
 			}
-			start = ferryd_packet_build(xe->hdr[m], FERRYD_TX_HEADROOM, t->payload, t->len, xe->ifc.mac,
-						    xe->ifc.mac, &t->src, &t->dst);
+			start = ferryd_packet_build(xe->hdr[m], FERRYD_TX_HEADROOM, t->payload, t->len, xe->ls->mac,
+						    xe->ls->mac, &t->src, &t->dst);
 			if (start < 0) {
 				count_not_sent(xe, (int)-start);
 				continue;
@@ -536,7 +554,7 @@ static unsigned int slow_send(struct xdp_engine *xe, unsigned int n)
 static bool too_big(const struct xdp_engine *xe, size_t len, int family)
 {
 	return len + FERRYD_TX_HEADROOM > xe->frame_size ||
-	       len + ferryd_packet_header_len(family) - FERRYD_ETH_HLEN > xe->ifc.mtu;
+	       len + ferryd_packet_header_len(family) - FERRYD_ETH_HLEN > xe->ls->mtu;
 }
 
 static unsigned int send_chunk(struct xdp_engine *xe, struct xq *q, const struct ferryd_service *svc,
@@ -552,7 +570,7 @@ static unsigned int send_chunk(struct xdp_engine *xe, struct xq *q, const struct
 	size_t plens[TX_CHUNK];
 	unsigned int nx = 0, ns = 0, nb = 0, c, sent;
 	uint32_t idx;
-	bool missed = false;
+	bool missed = false, ok[TX_CHUNK];
 
 	/* The next hops of the whole chunk first. A lookup never makes a syscall;
 	 * a miss queues a question, and one submit then asks the kernel all of
@@ -565,7 +583,9 @@ static unsigned int send_chunk(struct xdp_engine *xe, struct xq *q, const struct
 		nrs[i] = FERRYD_NEIGH_NO_ROUTE;
 		memset(macs[i], 0, 6);
 		prefsrcs[i].sa.sa_family = AF_UNSPEC;
-		if (cdsts[i].sa.sa_family != svc_addr->sa.sa_family ||
+		/* Never to ourselves, a whole segment, or port 0: counted there. */
+		ok[i] = ferryd_stats_dst_ok(&xe->st, xe->ls, svc_addr->in4.sin_port, &cdsts[i]);
+		if (!ok[i] || cdsts[i].sa.sa_family != svc_addr->sa.sa_family ||
 		    too_big(xe, bufs[i]->hi - bufs[i]->lo, cdsts[i].sa.sa_family))
 			continue; /* not sent by AF_XDP: no next hop needed */
 		nrs[i] = ferryd_neigh_lookup(xe->neigh, &cdsts[i], now, macs[i], &prefsrcs[i]);
@@ -585,6 +605,8 @@ static unsigned int send_chunk(struct xdp_engine *xe, struct xq *q, const struct
 		uint32_t fi;
 		long start;
 
+		if (!ok[i])
+			continue;
 		if (dst.sa.sa_family != svc_addr->sa.sa_family) {
 			count_not_sent(xe, EAFNOSUPPORT);
 			continue;
@@ -612,7 +634,7 @@ static unsigned int send_chunk(struct xdp_engine *xe, struct xq *q, const struct
 		}
 		fi = q->free_list[--q->nfree];
 		memcpy(q->area + frame_addr(xe, fi) + FERRYD_TX_HEADROOM, b->data + b->lo, len);
-		start = ferryd_packet_build(q->area + frame_addr(xe, fi), FERRYD_TX_HEADROOM, NULL, len, xe->ifc.mac,
+		start = ferryd_packet_build(q->area + frame_addr(xe, fi), FERRYD_TX_HEADROOM, NULL, len, xe->ls->mac,
 					    mac, &src, &dst);
 		if (start < 0) {
 			q->free_list[q->nfree++] = fi;
@@ -786,6 +808,19 @@ static void xdp_get_stats(struct ferryd_engine *e, struct ferryd_stats *out)
 	out->frames_total = out->frames_free = out->frames_kernel = out->frames_user = out->frames_tx = 0;
 	for (unsigned int i = 0; i < xe->nq; i++) {
 		const struct xq *q = &xe->q[i];
+		struct xdp_statistics ks;
+		socklen_t len = sizeof(ks);
+
+		if (q->fd >= 0 && !getsockopt(q->fd, SOL_XDP, XDP_STATISTICS, &ks, &len)) {
+			out->xsk_rx_dropped += ks.rx_dropped;
+			out->xsk_rx_invalid_descs += ks.rx_invalid_descs;
+			out->xsk_tx_invalid_descs += ks.tx_invalid_descs;
+			if (len >= offsetof(struct xdp_statistics, rx_fill_ring_empty_descs) + sizeof(__u64)) {
+				out->xsk_rx_ring_full += ks.rx_ring_full;
+				out->xsk_rx_fill_ring_empty += ks.rx_fill_ring_empty_descs;
+				out->xsk_tx_ring_empty += ks.tx_ring_empty_descs;
+			}
+		}
 
 		out->frames_total += q->nframes;
 		out->frames_free += q->nfree;
@@ -943,6 +978,8 @@ static void xdp_free(struct ferryd_engine *e)
 
 	if (!xe)
 		return;
+	if (xe->subscribed)
+		ferryd_iface_unsubscribe(xe->iface, xe);
 	if (!xe->drained)
 		for (unsigned int i = 0; i < xe->nq; i++)
 			if (xe->q[i].xsk)
@@ -1205,7 +1242,7 @@ static int inner_engine_new(struct xdp_engine *xe, const struct ferryd_config *c
 	icfg->mode = FERRYD_MODE_SOCKET;
 	icfg->queues = 1;
 	icfg->batch = cfg->batch < INNER_BATCH ? cfg->batch : INNER_BATCH;
-	err = ferryd_sock_engine_new(xe->r, icfg, xe->svcs, xe->nsvc, &xe->inner, reason, sizeof(reason));
+	err = ferryd_sock_engine_new(xe->r, xe->iface, icfg, xe->svcs, xe->nsvc, &xe->inner, reason, sizeof(reason));
 	free(icfg);
 	if (err) {
 		xe->inner = NULL;
@@ -1215,8 +1252,41 @@ static int inner_engine_new(struct xdp_engine *xe, const struct ferryd_config *c
 	return err;
 }
 
-int ferryd_xdp_engine_new(struct ferry_reactor *r, const struct ferryd_config *cfg, struct ferryd_service *svcs,
-			  unsigned int nsvc, struct ferryd_engine **out, char *why, size_t whylen)
+/* The largest frame an AF_XDP socket of ours takes: the UMEM frame less the kernel's headroom (copy mode). */
+static unsigned int max_rx_frame(const struct xdp_engine *xe)
+{
+	return xe->frame_size - XDP_PACKET_HEADROOM;
+}
+
+/* What the XDP program must know of the interface and the host: its MAC, our frame size, the addresses. */
+static int tell_prog(struct xdp_engine *xe, const struct ferryd_link_state *ls, const struct ferryd_link_state *old)
+{
+	int err = 0;
+
+	if (!old || memcmp(old->mac, ls->mac, 6))
+		err = ferryd_prog_set_config(xe->prog, ls->mac, max_rx_frame(xe));
+	if (!old || !ferryd_addrset_equal(&old->addrs, &ls->addrs)) {
+		int e2 = ferryd_prog_set_addrs(xe->prog, &ls->addrs);
+
+		err = err ? err : e2;
+	}
+	return err;
+}
+
+static void on_iface_change(void *user, const struct ferryd_link_state *old, const struct ferryd_link_state *now)
+{
+	struct xdp_engine *xe = user;
+
+	xe->ls = now;
+	if (xe->prog)
+		tell_prog(xe, now, old);
+	if (old->mtu != now->mtu)
+		ferryd_log(LOG_INFO, "%s: MTU %u -> %u", now->ifname, old->mtu, now->mtu);
+}
+
+int ferryd_xdp_engine_new(struct ferry_reactor *r, struct ferryd_iface *iface, const struct ferryd_config *cfg,
+			  struct ferryd_service *svcs, unsigned int nsvc, struct ferryd_engine **out, char *why,
+			  size_t whylen)
 {
 	struct xdp_engine *xe;
 	char zc_note[128] = "";
@@ -1224,6 +1294,14 @@ int ferryd_xdp_engine_new(struct ferry_reactor *r, const struct ferryd_config *c
 	int err;
 
 	*out = NULL;
+	if (!iface || !ferryd_iface_state(iface)->ifindex) {
+		snprintf(why, whylen, "AF_XDP needs an interface");
+		return -EINVAL;
+	}
+	if (!ferryd_iface_state(iface)->ethernet) {
+		snprintf(why, whylen, "interface %s: not an Ethernet interface", ferryd_iface_state(iface)->ifname);
+		return -EPROTONOSUPPORT;
+	}
 	if (!cfg->queues || cfg->queues > FERRY_MAX_QUEUES) {
 		snprintf(why, whylen, "queues must be 1..%d, not %u", FERRY_MAX_QUEUES, cfg->queues);
 		return -EINVAL;
@@ -1245,6 +1323,8 @@ int ferryd_xdp_engine_new(struct ferry_reactor *r, const struct ferryd_config *c
 	}
 	xe->e.ops = &xdp_ops;
 	xe->r = r;
+	xe->iface = iface;
+	xe->ls = ferryd_iface_state(iface);
 	xe->svcs = svcs;
 	xe->nsvc = nsvc;
 	xe->batch = cfg->batch;
@@ -1258,15 +1338,13 @@ int ferryd_xdp_engine_new(struct ferry_reactor *r, const struct ferryd_config *c
 		if (err)
 			goto err_free;
 	}
-	err = ferryd_iface_query(cfg->ifname, &xe->ifc);
+	err = ferryd_iface_subscribe(iface, on_iface_change, xe);
 	if (err) {
-		snprintf(why, whylen, "interface %s: %s", cfg->ifname,
-			 err == -ENODEV		 ? "no such interface"
-			 : err == -EPROTONOSUPPORT ? "not an Ethernet interface"
-						   : strerror(-err));
+		snprintf(why, whylen, "watching the interface: %s", strerror(-err));
 		goto err_free;
 	}
-	err = ferryd_neigh_new(xe->r, xe->ifc.ifindex, 0, &xe->neigh);
+	xe->subscribed = true;
+	err = ferryd_neigh_new(xe->r, xe->ls->ifindex, 0, &xe->neigh);
 	if (err) {
 		snprintf(why, whylen, "rtnetlink socket for neighbour lookups: %s", strerror(-err));
 		goto err_free;
@@ -1284,6 +1362,11 @@ int ferryd_xdp_engine_new(struct ferry_reactor *r, const struct ferryd_config *c
 	err = ferryd_prog_attach(cfg->ifname, cfg->xdp_mode, &xe->prog, why, whylen);
 	if (err)
 		goto err_free;
+	err = tell_prog(xe, xe->ls, NULL);
+	if (err) {
+		snprintf(why, whylen, "telling the XDP program the interface's facts: %s", strerror(-err));
+		goto err_free;
+	}
 	for (unsigned int i = 0; i < nsvc; i++) {
 		err = ferryd_prog_add_service(xe->prog, &svcs[i]);
 		if (err) {

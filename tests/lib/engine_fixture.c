@@ -10,6 +10,7 @@
 #include <criterion/criterion.h>
 
 #include "engine_fixture.h"
+#include "iface.h"
 
 #ifndef AF_XDP
 #define AF_XDP 44
@@ -50,6 +51,8 @@ void ferry_test_engine_fx_ns(struct ferry_test_engine_fx *fx)
 
 void ferry_test_engine_fx_host(struct ferry_test_engine_fx *fx, bool need_af_xdp)
 {
+	char why[256] = "";
+
 	cr_assert_eq(ferry_testns_enter(&fx->ns, FERRY_TESTNS_HOST), 0, "entering the host namespace");
 	if (need_af_xdp)
 		ferry_test_need_af_xdp();
@@ -59,6 +62,8 @@ void ferry_test_engine_fx_host(struct ferry_test_engine_fx *fx, bool need_af_xdp
 	snprintf(fx->cfg.ifname, sizeof(fx->cfg.ifname), "%s", FERRY_TESTNS_HOST_IF);
 	fx->cfg.queues = 1;
 	fx->cfg.mode = FERRYD_MODE_XDP;
+	cr_assert_eq(ferryd_iface_new(fx->r, fx->cfg.ifname, &fx->iface, why, sizeof(why)), 0, "watching %s: %s",
+		     fx->cfg.ifname, why);
 }
 
 void ferry_test_engine_fx_setup(struct ferry_test_engine_fx *fx)
@@ -93,6 +98,8 @@ void ferry_test_engine_fx_teardown(struct ferry_test_engine_fx *fx)
 		fx->e->ops->free(fx->e);
 		fx->e = NULL;
 	}
+	ferryd_iface_free(fx->iface);
+	fx->iface = NULL;
 	ferry_reactor_free(fx->r);
 	fx->r = NULL;
 	ferry_test_ns_down(&fx->ns, &fx->ns_up);

@@ -20,6 +20,7 @@ struct ferry_test_engine_fx {
 	struct ferry_testns ns;
 	bool ns_up;		  /* ns is set up (tear it down) */
 	struct ferry_reactor *r;
+	struct ferryd_iface *iface; /* fh0's watch, for the engine under test */
 	struct ferryd_config cfg;
 	struct ferryd_engine *e;  /* the engine under test, freed by the teardown */
 	pid_t child;		  /* the peer, or -1 */
@@ -41,8 +42,8 @@ void ferry_test_engine_fx_ns(struct ferry_test_engine_fx *fx);
 
 /*
  * After the namespaces: the calling thread into the host namespace, the AF_XDP
- * probe when need_af_xdp, a reactor, and fx->cfg: defaults, fh0, one queue,
- * FERRYD_MODE_XDP. Asserts each step.
+ * probe when need_af_xdp, a reactor, fh0's watch (fx->iface) and fx->cfg:
+ * defaults, fh0, one queue, FERRYD_MODE_XDP. Asserts each step.
  */
 void ferry_test_engine_fx_host(struct ferry_test_engine_fx *fx, bool need_af_xdp);
 
@@ -58,7 +59,7 @@ pid_t ferry_test_engine_fx_fork(struct ferry_test_engine_fx *fx);
  */
 void ferry_test_engine_fx_run_peer(struct ferry_test_engine_fx *fx, int timeout_ms, int *status);
 
-/* Teardown: reaps the peer, frees the engine and the reactor, removes the namespaces. Safe twice. */
+/* Teardown: reaps the peer, frees the engine, the watch and the reactor, removes the namespaces. Safe twice. */
 void ferry_test_engine_fx_teardown(struct ferry_test_engine_fx *fx);
 
 #endif

@@ -2,11 +2,14 @@
 /* The ferryd binary as a test's child (ferryd_proc.h). */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -35,6 +38,7 @@ void ferry_test_ferryd_spawn(struct ferry_test_ferryd *d, const struct ferry_tes
 	char *argv[ARGV_MAX];
 	unsigned int n = 0;
 	pid_t pid;
+	int fd;
 
 	if (!d->log[0])
 		snprintf(d->log, sizeof(d->log), "/tmp/ferryt-%s-%d-%u.log", tag, (int)getpid(), seq++);
@@ -43,11 +47,15 @@ void ferry_test_ferryd_spawn(struct ferry_test_ferryd *d, const struct ferry_tes
 		argv[n++] = (char *)*args;
 	argv[n] = NULL;
 	cr_assert_eq(access(argv[0], X_OK), 0, "expected an executable ferryd at %s (set FERRY_BUILD)", argv[0]);
+	/* Emptied here, not only in the child: a wait right after this must not
+	 * read the previous run's "ready" before the child got to truncate it. */
+	fd = open(d->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	cr_assert_geq(fd, 0, "expected to create %s: %s", d->log, strerror(errno));
+	close(fd);
 	pid = fork();
 	cr_assert_geq(pid, 0, "fork failed: %s", strerror(errno));
 	if (pid == 0) {
 		sigset_t none;
-		int fd;
 
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		sigemptyset(&none);
@@ -147,4 +155,121 @@ int64_t ferry_test_stats_value(const char *log, const char *key)
 	if (!p || p > line + strcspn(line, "\n"))
 		return -1;
 	return strtoll(p + strlen(pat), NULL, 10);
+}
+
+static unsigned int count_stats_lines(const char *log)
+{
+	unsigned int n = 0;
+
+	for (const char *p = log; (p = strstr(p, "\nstats ")); p++)
+		n++;
+	return n + (strncmp(log, "stats ", 6) == 0);
+}
+
+int64_t ferry_test_ferryd_ask(struct ferry_test_ferryd *d, const char *key)
+{
+	unsigned int before = count_stats_lines(ferry_test_ferryd_log(d));
+	uint64_t deadline = ferry_test_now_ms() + 3000;
+
+	cr_assert_eq(ferry_test_ferryd_signal(d, SIGUSR1), 0, "expected to signal ferryd");
+	while (ferry_test_now_ms() < deadline) {
+		const char *log = ferry_test_ferryd_log(d);
+
+		if (count_stats_lines(log) > before)
+			return ferry_test_stats_value(log, key);
+		usleep(10000);
+	}
+	cr_assert_fail("expected a stats line after SIGUSR1; log:\n%s", ferry_test_ferryd_log(d));
+	return -1;
+}
+
+static int wait_readable(int fd, int timeout_ms)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+
+	return poll(&p, 1, timeout_ms);
+}
+
+#define MAX_DGRAM 65536
+
+void ferry_test_expect_echo(const struct ferry_test_ferryd *d, const union ferry_sockaddr *dst, size_t len)
+{
+	static uint8_t out[MAX_DGRAM], in[MAX_DGRAM];
+	union ferry_sockaddr from;
+	socklen_t fromlen;
+	int fd = socket(dst->sa.sa_family, SOCK_DGRAM | SOCK_CLOEXEC, 0), big = 1 << 20;
+	ssize_t got = -1;
+	char want[64], saw[64];
+
+	cr_assert_geq(fd, 0, "expected a UDP socket: %s", strerror(errno));
+	cr_assert_leq(len, sizeof(out), "test bug: %zu bytes is more than a UDP datagram", len);
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
+	for (size_t i = 0; i < len; i++)
+		out[i] = (uint8_t)(i * 7 + len);
+	for (int attempt = 0; attempt < 3 && got < 0; attempt++) {
+		ssize_t r = sendto(fd, out, len, 0, &dst->sa, ferry_sockaddr_len(dst));
+
+		cr_assert_eq(r, (ssize_t)len, "expected to send %zu bytes: %s", len, strerror(errno));
+		if (wait_readable(fd, 1000) > 0) {
+			fromlen = sizeof(from);
+			got = recvfrom(fd, in, sizeof(in), MSG_DONTWAIT, &from.sa, &fromlen);
+		}
+	}
+	ferry_sockaddr_format(dst, want, sizeof(want));
+	cr_assert_geq(got, 0, "expected an echo of %zu bytes from %s within 3 tries; ferryd log:\n%s", len, want,
+		      ferry_test_ferryd_log(d));
+	ferry_sockaddr_format(&from, saw, sizeof(saw));
+	cr_assert_eq((size_t)got, len, "expected %zu bytes back from %s, got %zd", len, want, got);
+	cr_assert_eq(memcmp(in, out, len), 0, "expected the echo of %zu bytes to be byte-exact", len);
+	cr_assert(ferry_sockaddr_equal(&from, dst), "expected the echo to come from %s, it came from %s", want, saw);
+	close(fd);
+}
+
+bool ferry_test_no_echo(const union ferry_sockaddr *dst, size_t len, int wait_ms)
+{
+	static uint8_t buf[2048];
+	int fd = socket(dst->sa.sa_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	bool none;
+
+	cr_assert_geq(fd, 0, "expected a UDP socket: %s", strerror(errno));
+	memset(buf, 'n', sizeof(buf));
+	cr_assert_eq(sendto(fd, buf, len, 0, &dst->sa, ferry_sockaddr_len(dst)), (ssize_t)len, "expected to send");
+	none = wait_readable(fd, wait_ms) == 0;
+	close(fd);
+	return none;
+}
+
+int ferry_test_capture(char *out, size_t len, const char *fmt, ...)
+{
+	char cmd[512];
+	size_t n = 0;
+	va_list ap;
+	FILE *f;
+	int st;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	out[0] = '\0';
+	f = popen(cmd, "r");
+	if (!f)
+		return -1;
+	while (n + 1 < len) {
+		size_t r = fread(out + n, 1, len - 1 - n, f);
+
+		if (!r)
+			break;
+		n += r;
+	}
+	out[n] = '\0';
+	st = pclose(f);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+bool ferry_test_xdp_attached(const struct ferry_testns *ns)
+{
+	char out[4096];
+
+	ferry_test_capture(out, sizeof(out), "ip -n %s link show " FERRY_TESTNS_HOST_IF " 2>/dev/null", ns->host);
+	return strstr(out, " xdp") != NULL;
 }

@@ -62,4 +62,23 @@ void ferry_test_ferryd_stop(struct ferry_test_ferryd *d);
 /* The value of key in the last line of log that starts with "stats "; -1 if there is none or no key. */
 int64_t ferry_test_stats_value(const char *log, const char *key);
 
+/* SIGUSR1, then waits (3 s) for the new stats line; returns key's value there. Asserts it comes. */
+int64_t ferry_test_ferryd_ask(struct ferry_test_ferryd *d, const char *key);
+
+/*
+ * From the namespace the calling thread is in: sends len bytes (a pattern;
+ * up to the largest UDP datagram) to dst and expects them back byte-exact
+ * from dst itself, within 3 tries of 1 s. Asserts, with d's log on failure.
+ */
+void ferry_test_expect_echo(const struct ferry_test_ferryd *d, const union ferry_sockaddr *dst, size_t len);
+
+/* Whether nothing comes back to a datagram sent to dst within wait_ms (no echo expected). */
+bool ferry_test_no_echo(const union ferry_sockaddr *dst, size_t len, int wait_ms);
+
+/* Runs a shell command; its exit status (-1 if it did not run), its stdout in out. */
+int ferry_test_capture(char *out, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Whether an XDP program is attached to the host's fh0. */
+bool ferry_test_xdp_attached(const struct ferry_testns *ns);
+
 #endif

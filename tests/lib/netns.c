@@ -133,6 +133,11 @@ int ferry_testns_setup(struct ferry_testns *ns)
 	       "ip -n %1$s link set " FERRY_TESTNS_HOST_IF " up && ip -n %2$s link set " FERRY_TESTNS_PEER_IF " up",
 	       ns->host, ns->peer))
 		goto fail;
+	/* The peer's stack then finishes its UDP checksums itself, as a NIC
+	 * delivers them; with the offload on, veth hands over unfinished sums,
+	 * which ferryd's XDP program leaves to the kernel to judge. */
+	if (sh("ip netns exec %s ethtool -K " FERRY_TESTNS_PEER_IF " tx off >/dev/null", ns->peer))
+		goto fail;
 	if (read_mac(ns->host, FERRY_TESTNS_HOST_IF, ns->host_mac) || read_mac(ns->peer, FERRY_TESTNS_PEER_IF, ns->peer_mac))
 		goto fail;
 	snprintf(hm, sizeof(hm), "%02x:%02x:%02x:%02x:%02x:%02x", ns->host_mac[0], ns->host_mac[1], ns->host_mac[2],

@@ -40,7 +40,8 @@ bool ferry_test_is_root(void);
 
 /*
  * Creates both namespaces, the veth pair, addresses (IPv6 nodad), static
- * neighbour entries both ways, loopback up. Sweeps dead runs' namespaces first.
+ * neighbour entries both ways, loopback up, and the peer's TX checksum
+ * offload off (its datagrams carry full UDP checksums, as from a NIC). Sweeps dead runs' namespaces first.
  * 0, or -errno (and everything created is removed again).
  */
 int ferry_testns_setup(struct ferry_testns *ns);

@@ -100,68 +100,14 @@ static int wait_exit(void)
 	return -1;
 }
 
-static unsigned int count_stats_lines(const char *log)
-{
-	unsigned int n = 0;
-
-	for (const char *p = log; (p = strstr(p, "\nstats ")); p++)
-		n++;
-	return n + (strncmp(log, "stats ", 6) == 0);
-}
-
-/* SIGUSR1, then waits for the new stats line; returns key's value. */
 static int64_t ask_stats(const char *key)
 {
-	unsigned int before = count_stats_lines(read_log());
-	uint64_t deadline = ferry_test_now_ms() + 3000;
-
-	cr_assert_eq(ferry_test_ferryd_signal(&fx.d, SIGUSR1), 0, "expected to signal ferryd");
-	while (ferry_test_now_ms() < deadline) {
-		const char *log = read_log();
-
-		if (count_stats_lines(log) > before)
-			return ferry_test_stats_value(log, key);
-		usleep(10000);
-	}
-	cr_assert_fail("expected a stats line after SIGUSR1; log:\n%s", read_log());
-	return -1;
-}
-
-/* Runs cmd (sh), returns its exit status and its stdout in out. */
-static int capture(char *out, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int capture(char *out, size_t len, const char *fmt, ...)
-{
-	char cmd[512];
-	size_t n = 0;
-	va_list ap;
-	FILE *f;
-	int st;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	out[0] = '\0';
-	f = popen(cmd, "r");
-	if (!f)
-		return -1;
-	while (n + 1 < len) {
-		size_t r = fread(out + n, 1, len - 1 - n, f);
-
-		if (!r)
-			break;
-		n += r;
-	}
-	out[n] = '\0';
-	st = pclose(f);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+	return ferry_test_ferryd_ask(&fx.d, key);
 }
 
 static bool xdp_attached(void)
 {
-	char out[4096];
-
-	capture(out, sizeof(out), "ip -n %s link show " FERRY_TESTNS_HOST_IF, fx.ns.host);
-	return strstr(out, "xdp") != NULL;
+	return ferry_test_xdp_attached(&fx.ns);
 }
 
 static int wait_readable(int fd, int timeout_ms)
@@ -180,43 +126,13 @@ static int udp_socket(int family)
 	return fd;
 }
 
-/*
- * From the peer: sends len bytes to the host's service and expects them back,
- * byte-exact, from the service's own address and port. A kernel UDP socket
- * accepts the reply only if its checksum is right. Up to 3 tries of 1 s.
- */
+/* From the peer: len bytes to the host's service on port, back byte-exact from it (ferry_test_expect_echo). */
 static void expect_echo(int family, uint16_t port, size_t len)
 {
-	union ferry_sockaddr dst, from;
-	socklen_t fromlen;
-	uint8_t out[2048], in[2048];
-	int fd = udp_socket(family), got = -1;
-	char want[64], saw[64];
+	union ferry_sockaddr dst;
 
 	ferry_testns_addr(FERRY_TESTNS_HOST, family, port, &dst);
-	for (size_t i = 0; i < len; i++)
-		out[i] = (uint8_t)(i * 7 + len);
-	for (int attempt = 0; attempt < 3 && got < 0; attempt++) {
-		ssize_t r = sendto(fd, out, len, 0, &dst.sa, ferry_sockaddr_len(&dst));
-
-		cr_assert_eq(r, (ssize_t)len, "expected to send %zu bytes: %s", len, strerror(errno));
-		while (wait_readable(fd, 1000) > 0) {
-			fromlen = sizeof(from);
-			r = recvfrom(fd, in, sizeof(in), MSG_DONTWAIT, &from.sa, &fromlen);
-			if (r < 0)
-				break;
-			got = (int)r;
-			break;
-		}
-	}
-	ferry_sockaddr_format(&dst, want, sizeof(want));
-	cr_assert_geq(got, 0, "expected an echo of %zu bytes from %s within 3 tries; ferryd log:\n%s", len, want,
-		      read_log());
-	ferry_sockaddr_format(&from, saw, sizeof(saw));
-	cr_assert_eq((size_t)got, len, "expected %zu bytes back from %s, got %d", len, want, got);
-	cr_assert_eq(memcmp(in, out, len), 0, "expected the echo of %zu bytes to be byte-exact", len);
-	cr_assert(ferry_sockaddr_equal(&from, &dst), "expected the echo to come from %s, it came from %s", want, saw);
-	close(fd);
+	ferry_test_expect_echo(&fx.d, &dst, len);
 }
 
 /* ------------------------------------------------------------------ echo */
@@ -224,17 +140,14 @@ static void expect_echo(int family, uint16_t port, size_t len)
 /* Arrays, not pointers: Criterion hands parameters to a freshly started worker. */
 struct echo_case {
 	char mode[8];
-	int family;
+	unsigned int mtu;
 };
 
 static struct echo_case echo_cases[] = {
-	{"socket", AF_INET},
-	{"socket", AF_INET6},
-	{"xdp", AF_INET},
-	{"xdp", AF_INET6},
+	{"socket", 1500}, {"auto", 1500}, {"xdp", 1500}, {"socket", 9000}, {"auto", 9000}, {"xdp", 9000},
 };
 
-ParameterizedTestParameters(ferryd_echo, payload_sizes)
+ParameterizedTestParameters(ferryd_echo, every_size_whole)
 {
 	return cr_make_param_array(struct echo_case, echo_cases, sizeof(echo_cases) / sizeof(echo_cases[0]));
 }
@@ -242,39 +155,51 @@ ParameterizedTestParameters(ferryd_echo, payload_sizes)
 /* The two services every echo test configures. */
 #define ECHO_SERVICES "--service", "e4=198.18.0.1:9000", "--service", "e6=[2001:2::1]:9000"
 
-ParameterizedTest(struct echo_case *c, ferryd_echo, payload_sizes, .fini = teardown, .timeout = 90)
+/*
+ * Every legal datagram comes back whole, in every mode, at a 1500- and a
+ * 9000-byte MTU: small ones through AF_XDP, those larger than an AF_XDP
+ * frame or than the MTU (fragmented) through the kernel's path, up to the
+ * largest IPv4 datagram (65507 bytes). At MTU 9000 the XDP program must still
+ * attach (it takes multi-buffer frames), so auto mode stays on AF_XDP.
+ */
+ParameterizedTest(struct echo_case *c, ferryd_echo, every_size_whole, .fini = teardown, .timeout = 120)
 {
-	/*
-	 * 1472: the largest datagram of one 1500-byte IPv4 packet. Over IPv6 it is
-	 * 1520 bytes on the wire: the peer fragments it, the XDP program passes the
-	 * fragments to the kernel, and ferryd in xdp mode must still receive it (on
-	 * its service socket) and echo it (the kernel fragments the reply).
-	 */
-	size_t sizes[] = {0, 1, 18, 1472};
+	static const size_t sizes[] = {0, 1, 18, 1472, 4096, 5000, 20000, 65507};
 	const char *args[] = {"--interface", FERRY_TESTNS_HOST_IF, "--mode", c->mode, "--handler", "echo",
 			      ECHO_SERVICES, NULL};
+	bool xdp = c->mode[0] != 's';
 
 	env_up();
+	if (c->mtu != 1500)
+		cr_assert_eq(ferry_testns_run(&fx.ns, FERRY_TESTNS_ROOT,
+					      "ip -n %s link set " FERRY_TESTNS_HOST_IF " mtu %u && "
+					      "ip -n %s link set " FERRY_TESTNS_PEER_IF " mtu %u",
+					      fx.ns.host, c->mtu, fx.ns.peer, c->mtu),
+			     0, "expected MTU %u on the veth pair", c->mtu);
 	start_ferryd(args);
-	cr_assert(strstr(read_log(), c->mode[0] == 'x' ? "xdp" : "socket mode"),
-		  "expected ferryd to describe the %s engine; log:\n%s", c->mode, read_log());
+	cr_assert(strstr(read_log(), xdp ? "AF_XDP on fh0" : "socket mode"),
+		  "expected ferryd %s at MTU %u to run the %s engine; log:\n%s", c->mode, c->mtu,
+		  xdp ? "AF_XDP" : "socket", read_log());
 	cr_assert_eq(ferry_testns_enter(&fx.ns, FERRY_TESTNS_PEER), 0, "expected to enter the peer namespace");
-	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
-		expect_echo(c->family, ECHO_PORT, sizes[i]);
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		expect_echo(AF_INET, ECHO_PORT, sizes[i]);
+		expect_echo(AF_INET6, ECHO_PORT, sizes[i]);
+	}
 	cr_assert_eq(ask_stats("rx_packets"), ask_stats("tx_packets"),
 		     "expected every datagram received to be echoed; log:\n%s", read_log());
 	cr_assert_eq(ask_stats("tx_dropped"), 0, "expected no datagram dropped; log:\n%s", read_log());
-	if (c->mode[0] == 'x' && c->family == AF_INET6) {
-		/* the 1472-byte one came in fragments through the kernel and went back through it */
-		cr_assert_geq(ask_stats("rx_via_socket"), 1, "expected the fragmented datagram counted in "
-			      "rx_via_socket; log:\n%s", read_log());
-		cr_assert_geq(ask_stats("tx_via_socket"), 1, "expected its reply counted in tx_via_socket; log:\n%s",
+	cr_assert_eq(ask_stats("rx_truncated"), 0, "expected no datagram cut; log:\n%s", read_log());
+	if (xdp) {
+		/* 0, 1 and 18 bytes of both families at least went by AF_XDP, the biggest by the kernel */
+		cr_assert_geq(ask_stats("xdp_redirected"), 6, "expected the small datagrams by AF_XDP; log:\n%s",
 			      read_log());
-		cr_assert_geq(ask_stats("xdp_pass_fragment"), 2, "expected the XDP program to pass >= 2 fragments "
-			      "to the kernel; log:\n%s", read_log());
+		cr_assert_geq(ask_stats("rx_via_socket"), 2, "expected the biggest through the kernel; log:\n%s",
+			      read_log());
+		cr_assert_geq(ask_stats("tx_via_socket"), 2, "expected their replies through the kernel; log:\n%s",
+			      read_log());
 	} else {
-		cr_assert_eq(ask_stats("rx_via_socket"), 0, "expected every datagram by %s alone; log:\n%s",
-			     c->mode[0] == 'x' ? "AF_XDP" : "the socket engine", read_log());
+		cr_assert_eq(ask_stats("rx_via_socket"), 0, "expected no inner socket in socket mode; log:\n%s",
+			     read_log());
 	}
 	ferry_test_ferryd_signal(&fx.d, SIGTERM);
 	cr_assert_eq(wait_exit(), 0, "expected ferryd to exit 0 on SIGTERM; log:\n%s", read_log());
@@ -438,7 +363,7 @@ ParameterizedTest(struct mode_case *c, ferryd_kernel, traffic_beside_ferryd, .fi
 		     0, "expected to flush the peer's neighbour entries for the host");
 	cr_assert_eq(ping(AF_INET, FERRY_TESTNS_HOST4, 2, 1000), 2, "expected 2 of 2 IPv4 pings after ARP");
 	cr_assert_eq(ping(AF_INET6, FERRY_TESTNS_HOST6, 2, 1000), 2, "expected 2 of 2 IPv6 pings after ND");
-	capture(out, sizeof(out), "ip -n %s neigh show dev " FERRY_TESTNS_PEER_IF, fx.ns.peer);
+	ferry_test_capture(out, sizeof(out), "ip -n %s neigh show dev " FERRY_TESTNS_PEER_IF, fx.ns.peer);
 	cr_assert(strstr(out, FERRY_TESTNS_HOST4 " lladdr"), "expected ARP to have resolved the host: %s", out);
 	cr_assert(strstr(out, FERRY_TESTNS_HOST6 " lladdr"), "expected ND to have resolved the host: %s", out);
 	cr_assert_not(strstr(out, "PERMANENT"), "expected the entries to be learnt, not the fixture's: %s", out);
@@ -596,9 +521,9 @@ static bool bpffs_has_ours(char *out, size_t len)
 {
 	char idx[64];
 
-	capture(idx, sizeof(idx), "ip netns exec %s cat /sys/class/net/" FERRY_TESTNS_HOST_IF "/ifindex", fx.ns.host);
+	ferry_test_capture(idx, sizeof(idx), "ip netns exec %s cat /sys/class/net/" FERRY_TESTNS_HOST_IF "/ifindex", fx.ns.host);
 	idx[strcspn(idx, "\n")] = '\0';
-	capture(out, len, "find /sys/fs/bpf -name '*ferry*' -o -name 'dispatch-%s-*' 2>/dev/null", idx);
+	ferry_test_capture(out, len, "find /sys/fs/bpf -name '*ferry*' -o -name 'dispatch-%s-*' 2>/dev/null", idx);
 	return out[0] != '\0';
 }
 

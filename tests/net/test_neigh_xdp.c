@@ -172,7 +172,7 @@ Test(neigh_xdp, echo_to_300_peers_leaves_the_socket_path)
 	ferry_testns_addr(FERRY_TESTNS_HOST, AF_INET, SVC_PORT, &svc.addr);
 	svc.cb = echo_cb;
 	svc.user = &svc;
-	err = ferryd_xdp_engine_new(fx.r, &fx.cfg, &svc, 1, &fx.e, why, sizeof(why));
+	err = ferryd_xdp_engine_new(fx.r, fx.iface, &fx.cfg, &svc, 1, &fx.e, why, sizeof(why));
 	cr_assert_eq(err, 0, "ferryd_xdp_engine_new: %s (%s)", strerror(-err), why);
 
 	if (ferry_test_engine_fx_fork(&fx) == 0)

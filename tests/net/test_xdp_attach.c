@@ -32,6 +32,7 @@
 #include <xdp/xsk.h>
 
 #include "../unit/bpf_frames.h"
+#include "addrs.h"
 #include "netns.h"
 #include "prog.h"
 
@@ -333,10 +334,29 @@ static void attach(enum ferryd_xdp_mode mode)
 	cr_log_info("attached: %s", ferryd_prog_describe(prog));
 }
 
+/* What ferryd tells the program before it steers anything: fh0's MAC, the frame size, the host's addresses. */
+static void configure(void)
+{
+	struct ferryd_host_addr a[2] = {
+		{.family = AF_INET, .prefixlen = 24, .usable = true},
+		{.family = AF_INET6, .prefixlen = 64, .usable = true},
+	};
+	struct ferryd_addrset set;
+
+	a[0].ifindex = a[1].ifindex = if_nametoindex(FERRY_TESTNS_HOST_IF);
+	inet_pton(AF_INET, FERRY_TESTNS_HOST4, a[0].addr);
+	inet_pton(AF_INET6, FERRY_TESTNS_HOST6, a[1].addr);
+	cr_assert_eq(ferryd_addrset_build(&set, a, 2, a[0].ifindex), 0, "the address set");
+	cr_assert_eq(ferryd_prog_set_config(prog, ns.host_mac, 4096 - 256), 0, "the program's interface facts");
+	cr_assert_eq(ferryd_prog_set_addrs(prog, &set), 0, "the program's addresses");
+	ferryd_addrset_free(&set);
+}
+
 static void add_services(void)
 {
 	struct ferryd_service s4 = {.name = "svc4", .id = 0}, s6 = {.name = "svc6", .id = 1};
 
+	configure();
 	ferry_testns_addr(FERRY_TESTNS_HOST, AF_INET, SVC_PORT, &s4.addr);
 	ferry_testns_addr(FERRY_TESTNS_HOST, AF_INET6, SVC_PORT, &s6.addr);
 	cr_assert_eq(ferryd_prog_add_service(prog, &s4), 0, "add the IPv4 service");
@@ -393,11 +413,15 @@ static void exercise(enum ferryd_xdp_mode mode, const char *ip_word)
 	inject(pfd, (struct ft_spec){.family = 6, .proto = 44, .dport = SVC_PORT, .payload = 16},
 	       FERRY_XDP_PASS_FRAGMENT, "IPv6 fragment header");
 	inject(pfd, (struct ft_spec){.family = 4, .vlan = {0x8100}, .dport = SVC_PORT, .payload = 8},
-	       FERRY_XDP_PASS_NO_SOCKET, "802.1Q-tagged UDP to the service");
+	       FERRY_XDP_PASS_VLAN, "802.1Q-tagged UDP to the service");
 	inject(pfd, (struct ft_spec){.family = 6, .vlan = {0x88a8}, .dport = SVC_PORT, .payload = 8},
-	       FERRY_XDP_PASS_NO_SOCKET, "802.1ad-tagged IPv6 UDP to the service");
+	       FERRY_XDP_PASS_VLAN, "802.1ad-tagged IPv6 UDP to the service");
 	inject(pfd, (struct ft_spec){.family = 4, .vlan = {0x88a8, 0x8100}, .dport = SVC_PORT, .payload = 8},
-	       FERRY_XDP_PASS_NOT_IP, "double-tagged UDP");
+	       FERRY_XDP_PASS_VLAN, "double-tagged UDP");
+	inject(pfd, (struct ft_spec){.family = 4, .dport = SVC_PORT, .payload = 8}, FERRY_XDP_PASS_NO_SOCKET,
+	       "an untagged, valid datagram to the service: matched");
+	inject(pfd, (struct ft_spec){.family = 4, .dport = SVC_PORT, .payload = 8, .csum = FT_CSUM_BAD},
+	       FERRY_XDP_PASS_CHECKSUM, "the same with a wrong checksum");
 	close(pfd);
 	ping_works(); /* nothing broke */
 
@@ -555,8 +579,9 @@ Test(xdp_attach, redirect_to_an_af_xdp_socket)
 					.libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD,
 					.bind_flags = XDP_COPY};
 	const size_t nframes = 64, fsize = 4096;
-	struct xsk_ring_prod fill;
-	struct xsk_ring_cons comp, rx;
+	/* zeroed: libxdp leaves the rings' cached producer index as it finds it */
+	struct xsk_ring_prod fill = {0};
+	struct xsk_ring_cons comp = {0}, rx = {0};
 	struct xsk_umem *umem = NULL;
 	struct xsk_socket *xsk = NULL;
 	uint64_t c[FERRY_XDP_NCOUNTERS];

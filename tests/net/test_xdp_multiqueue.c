@@ -109,7 +109,9 @@ static int mq_veth(unsigned int nq)
 			       "ip -n %1$s addr add " FERRY_TESTNS_HOST6 "/64 dev " FERRY_TESTNS_HOST_IF " nodad && "
 			       "ip -n %2$s addr add " FERRY_TESTNS_PEER6 "/64 dev " FERRY_TESTNS_PEER_IF " nodad && "
 			       "ip -n %1$s link set " FERRY_TESTNS_HOST_IF " up && "
-			       "ip -n %2$s link set " FERRY_TESTNS_PEER_IF " up",
+			       "ip -n %2$s link set " FERRY_TESTNS_PEER_IF " up && "
+			       /* full UDP checksums from the peer's stack, as the fixture's veth has */
+			       "ip netns exec %2$s ethtool -K " FERRY_TESTNS_PEER_IF " tx off >/dev/null",
 			       h, p, nq);
 	if (err)
 		return err;
@@ -413,7 +415,7 @@ static void start_xdp(struct ferryd_service *svc, unsigned int nq)
 	int err;
 
 	fx.cfg.queues = nq;
-	err = ferryd_xdp_engine_new(fx.r, &fx.cfg, svc, 1, &fx.e, why, sizeof(why));
+	err = ferryd_xdp_engine_new(fx.r, fx.iface, &fx.cfg, svc, 1, &fx.e, why, sizeof(why));
 	cr_assert_eq(err, 0, "expected the AF_XDP engine on %u queues: %s (%s)", nq, strerror(-err), why);
 	cr_log_info("engine: %s", fx.e->describe);
 }
@@ -544,7 +546,7 @@ Test(xdp_multiqueue, more_queues_than_the_interface_names_the_queue, .fini = tea
 	ferry_test_need_af_xdp();
 	one_service(&svc, AF_INET);
 	fx.cfg.queues = 3;
-	err = ferryd_xdp_engine_new(fx.r, &fx.cfg, &svc, 1, &fx.e, why, sizeof(why));
+	err = ferryd_xdp_engine_new(fx.r, fx.iface, &fx.cfg, &svc, 1, &fx.e, why, sizeof(why));
 	cr_assert_lt(err, 0, "expected the engine to refuse 3 queues on a 2-queue veth");
 	cr_assert_null(fx.e, "expected no engine on failure");
 	cr_log_info("refused: %s", why);
@@ -590,7 +592,7 @@ Test(xdp_multiqueue, socket_engine_reuseport_group_receives_every_flow, .fini = 
 	one_service(&svc, AF_INET);
 	fx.cfg.mode = FERRYD_MODE_SOCKET;
 	fx.cfg.queues = 4;
-	err = ferryd_sock_engine_new(fx.r, &fx.cfg, &svc, 1, &fx.e, why, sizeof(why));
+	err = ferryd_sock_engine_new(fx.r, fx.iface, &fx.cfg, &svc, 1, &fx.e, why, sizeof(why));
 	cr_assert_eq(err, 0, "expected the socket engine with 4 queues: %s (%s)", strerror(-err), why);
 	cr_log_info("engine: %s", fx.e->describe);
 	cr_expect_eq(sockets_on_port(SVC_PORT), 4, "expected 4 SO_REUSEPORT sockets on port %d, found %d", SVC_PORT,

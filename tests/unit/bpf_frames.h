@@ -13,7 +13,7 @@
 
 #include "testutil.h"
 
-#define FT_MAX 512
+#define FT_MAX 2048
 
 struct ft_spec {
 	int family;		/* 4 or 6; 0: a bare ethertype with l4_len bytes after it */
@@ -34,7 +34,15 @@ struct ft_spec {
 	unsigned int cut;	/* when set, the frame is cut to this many bytes */
 	unsigned int pad_to;	/* when set, zero padding up to this many bytes */
 	const uint8_t *dmac, *smac;
+	uint16_t sport;		/* source port, 0 = 40000 unless sport_set */
+	uint8_t sport_set;	/* write sport as given, even 0 */
+	uint8_t csum;		/* UDP checksum: FT_CSUM_OK (default), _ZERO, _BAD */
 };
+
+enum { FT_CSUM_OK, FT_CSUM_ZERO, FT_CSUM_BAD };
+
+/* The frames' default destination MAC: what the tests tell the program is the interface's. */
+static const uint8_t ft_host_mac[6] = {0x02, 0, 0, 0, 0, 1};
 
 static inline void ft_put16(uint8_t *p, uint16_t v)
 {
@@ -45,13 +53,13 @@ static inline void ft_put16(uint8_t *p, uint16_t v)
 /* Builds the frame into out[FT_MAX]; returns its length. */
 static inline size_t ft_build(const struct ft_spec *s, uint8_t *out)
 {
-	static const uint8_t dmac0[6] = {0x02, 0, 0, 0, 0, 1}, smac0[6] = {0x02, 0, 0, 0, 0, 2};
+	static const uint8_t smac0[6] = {0x02, 0, 0, 0, 0, 2};
 	unsigned int ihl = s->ihl ? s->ihl : 5, l4 = s->l4_len ? s->l4_len : 8;
 	uint8_t proto = s->proto || s->proto_set ? s->proto : 17;
 	size_t n = 0, ip, l4off, iplen, end;
 
 	memset(out, 0, FT_MAX);
-	memcpy(out, s->dmac ? s->dmac : dmac0, 6);
+	memcpy(out, s->dmac ? s->dmac : ft_host_mac, 6);
 	memcpy(out + 6, s->smac ? s->smac : smac0, 6);
 	n = 12;
 	for (int i = 0; i < 2 && s->vlan[i]; i++) {
@@ -91,13 +99,34 @@ static inline size_t ft_build(const struct ft_spec *s, uint8_t *out)
 		l4off = n;
 	}
 	/* layer 4: a UDP header (for other protocols, just bytes), then payload */
-	ft_put16(out + l4off, 40000);
+	ft_put16(out + l4off, s->sport || s->sport_set ? s->sport : 40000);
 	ft_put16(out + l4off + 2, s->dport);
 	ft_put16(out + l4off + 4, (uint16_t)((int)(l4 + s->payload) + s->udp_len_delta));
 	end = l4off + l4;
 	for (unsigned int i = 0; i < s->payload; i++)
 		out[end + i] = (uint8_t)('a' + i % 26);
 	end += s->payload;
+	/* The UDP checksum over the pseudo-header and the UDP length as written (when it fits). */
+	if ((s->family == 4 || s->family == 6) && proto == 17 && l4 == 8) {
+		size_t ulen = (size_t)((int)(l4 + s->payload) + s->udp_len_delta), alen = s->family == 4 ? 4 : 16;
+		uint8_t ph[4] = {0, 17, (uint8_t)(ulen >> 8), (uint8_t)ulen};
+		uint32_t sum;
+		uint16_t c;
+
+		if (ulen > l4 + s->payload)
+			ulen = l4 + s->payload;
+		sum = ferry_test_sum16(0, out + ip + (s->family == 4 ? 12 : 8), 2 * alen);
+		sum = ferry_test_sum16(sum, ph, 4);
+		sum = ferry_test_sum16(sum, out + l4off, ulen);
+		c = (uint16_t)~sum;
+		if (!c)
+			c = 0xffff;
+		if (s->csum == FT_CSUM_ZERO)
+			c = 0;
+		else if (s->csum == FT_CSUM_BAD)
+			c ^= 0x0101;
+		ft_put16(out + l4off + 6, c);
+	}
 	if (s->pad_to > end)
 		end = s->pad_to;
 	if (s->cut)

@@ -23,8 +23,33 @@ extern const char ferryd_bpf_obj[];
 extern const char ferryd_bpf_obj_end[];
 
 static struct bpf_object *obj;
-static int prog_fd = -1, services_fd = -1, counters_fd = -1;
+static int prog_fd = -1, services_fd = -1, counters_fd = -1, addrs_fd = -1, config_fd = -1;
 static int ncpus;
+
+static void set_config(const uint8_t mac[6], unsigned int max_frame)
+{
+	struct ferry_xdp_config c;
+	__u32 zero = 0;
+
+	memset(&c, 0, sizeof(c));
+	memcpy(c.mac, mac, 6);
+	c.max_frame = (__u16)max_frame;
+	cr_assert_eq(bpf_map_update_elem(config_fd, &zero, &c, BPF_ANY), 0, "setting the config: %s", strerror(errno));
+}
+
+static void set_addr(int family, const char *addr, uint32_t flags)
+{
+	struct ferry_addr_key k;
+	struct ferry_addr_val v = {.flags = flags};
+
+	memset(&k, 0, sizeof(k));
+	k.family = (uint8_t)family;
+	cr_assert_eq(inet_pton(family == 4 ? AF_INET : AF_INET6, addr, k.addr), 1, "bad test address %s", addr);
+	if (flags)
+		cr_assert_eq(bpf_map_update_elem(addrs_fd, &k, &v, BPF_ANY), 0, "adding address %s", addr);
+	else
+		cr_assert_eq(bpf_map_delete_elem(addrs_fd, &k), 0, "removing address %s", addr);
+}
 
 static void add_service(int family, const char *addr, uint16_t port, uint32_t id)
 {
@@ -63,11 +88,16 @@ static void setup(void)
 	cr_assert_eq(err, 0, "the verifier should accept ferry_xdp: %s", strerror(-err));
 	prog = bpf_object__find_program_by_name(obj, "ferry_xdp");
 	cr_assert_not_null(prog, "program ferry_xdp in the object");
-	cr_assert_eq(bpf_program__type(prog), BPF_PROG_TYPE_XDP, "section xdp makes an XDP program");
+	cr_assert_eq(bpf_program__type(prog), BPF_PROG_TYPE_XDP, "section xdp.frags makes an XDP program");
+	cr_assert_str_eq(bpf_program__section_name(prog), "xdp.frags",
+			 "the program takes multi-buffer frames (jumbo MTUs): section xdp.frags");
 	prog_fd = bpf_program__fd(prog);
 	services_fd = bpf_object__find_map_fd_by_name(obj, "services");
 	counters_fd = bpf_object__find_map_fd_by_name(obj, "counters");
-	cr_assert(prog_fd >= 0 && services_fd >= 0 && counters_fd >= 0, "program and maps have fds");
+	addrs_fd = bpf_object__find_map_fd_by_name(obj, "addrs");
+	config_fd = bpf_object__find_map_fd_by_name(obj, "config");
+	cr_assert(prog_fd >= 0 && services_fd >= 0 && counters_fd >= 0 && addrs_fd >= 0 && config_fd >= 0,
+		  "program and maps have fds");
 	cr_assert(bpf_object__find_map_fd_by_name(obj, "xsks") >= 0, "xsks map exists");
 	ncpus = libbpf_num_possible_cpus();
 	cr_assert_gt(ncpus, 0, "possible CPUs");
@@ -78,6 +108,16 @@ static void setup(void)
 	add_service(6, NULL, 7004, 4);		 /* wildcard IPv6 */
 	add_service(4, "198.18.0.1", 7005, 5);	 /* exact and wildcard on one port: */
 	add_service(4, NULL, 7005, 6);		 /* the exact one wins (not visible here, both match) */
+	add_service(4, "239.1.2.3", 7006, 7);	 /* a group */
+	add_service(6, "ff05::1:3", 7007, 8);	 /* an IPv6 group */
+
+	/* What ferryd tells the program: the interface (MAC, frame size) and the host's addresses. */
+	set_config(ft_host_mac, 4096 - 256);
+	set_addr(4, "198.18.0.1", FERRY_ADDR_IFACE | FERRY_ADDR_LOCAL);
+	set_addr(4, "198.18.0.255", FERRY_ADDR_BCAST);
+	set_addr(4, "198.18.9.1", FERRY_ADDR_LOCAL); /* another interface's */
+	set_addr(6, "2001:2::1", FERRY_ADDR_IFACE | FERRY_ADDR_LOCAL);
+	set_addr(6, "2001:2::9", FERRY_ADDR_LOCAL);
 }
 
 static void teardown(void)
@@ -141,12 +181,22 @@ Test(bpf_prog, ipv4_exact_service_matches)
 	expect_spec(&(struct ft_spec){.family = 4, .dport = 7001, .payload = 32}, XDP_PASS, MATCH, "IPv4 exact");
 }
 
-Test(bpf_prog, ipv4_wildcard_service_matches_any_address)
+Test(bpf_prog, ipv4_wildcard_service_matches_the_interface_addresses_only)
 {
-	expect_spec(&(struct ft_spec){.family = 4, .dst = "198.18.0.77", .dport = 7002, .payload = 5}, XDP_PASS, MATCH,
-		    "IPv4 wildcard, other address");
+	expect_spec(&(struct ft_spec){.family = 4, .dport = 7002, .payload = 5}, XDP_PASS, MATCH,
+		    "IPv4 wildcard, the interface's address");
 	expect_spec(&(struct ft_spec){.family = 4, .dport = 7002}, XDP_PASS, MATCH, "IPv4 wildcard, empty datagram");
 	expect_spec(&(struct ft_spec){.family = 4, .dport = 7005}, XDP_PASS, MATCH, "IPv4 exact + wildcard port");
+	expect_spec(&(struct ft_spec){.family = 4, .dst = "198.18.0.77", .dport = 7002, .payload = 5}, XDP_PASS,
+		    FERRY_XDP_PASS_NOT_LOCAL, "IPv4 wildcard, an address the host does not have");
+	expect_spec(&(struct ft_spec){.family = 4, .dst = "198.18.9.1", .dport = 7002, .payload = 5}, XDP_PASS,
+		    FERRY_XDP_PASS_NOT_LOCAL, "IPv4 wildcard, another interface's address");
+	expect_spec(&(struct ft_spec){.family = 4, .dst = "198.18.0.255", .dport = 7002, .payload = 5}, XDP_PASS,
+		    FERRY_XDP_PASS_NOT_LOCAL, "IPv4 wildcard, the subnet's broadcast");
+	expect_spec(&(struct ft_spec){.family = 4, .dst = "255.255.255.255", .dport = 7002}, XDP_PASS,
+		    FERRY_XDP_PASS_NOT_LOCAL, "IPv4 wildcard, limited broadcast");
+	expect_spec(&(struct ft_spec){.family = 4, .dst = "239.9.9.9", .dport = 7002}, XDP_PASS,
+		    FERRY_XDP_PASS_NO_SERVICE, "IPv4 wildcard, a group no service joined");
 }
 
 Test(bpf_prog, ipv6_exact_service_matches)
@@ -154,26 +204,150 @@ Test(bpf_prog, ipv6_exact_service_matches)
 	expect_spec(&(struct ft_spec){.family = 6, .dport = 7003, .payload = 100}, XDP_PASS, MATCH, "IPv6 exact");
 }
 
-Test(bpf_prog, ipv6_wildcard_service_matches_any_address)
+Test(bpf_prog, ipv6_wildcard_service_matches_the_interface_addresses_only)
 {
-	expect_spec(&(struct ft_spec){.family = 6, .dst = "2001:2::99", .dport = 7004, .payload = 1}, XDP_PASS, MATCH,
-		    "IPv6 wildcard");
+	expect_spec(&(struct ft_spec){.family = 6, .dport = 7004, .payload = 1}, XDP_PASS, MATCH, "IPv6 wildcard");
+	expect_spec(&(struct ft_spec){.family = 6, .dst = "2001:2::99", .dport = 7004, .payload = 1}, XDP_PASS,
+		    FERRY_XDP_PASS_NOT_LOCAL, "IPv6 wildcard, an address the host does not have");
+	expect_spec(&(struct ft_spec){.family = 6, .dst = "::1", .dport = 7004, .payload = 1}, XDP_PASS,
+		    FERRY_XDP_PASS_NOT_LOCAL, "IPv6 wildcard, loopback on the wire");
 }
 
-Test(bpf_prog, vlan_tagged_udp_matches)
+Test(bpf_prog, address_removed_from_the_interface_passes)
 {
-	expect_spec(&(struct ft_spec){.family = 4, .vlan = {0x8100}, .dport = 7001, .payload = 8}, XDP_PASS, MATCH,
-		    "802.1Q IPv4");
-	expect_spec(&(struct ft_spec){.family = 6, .vlan = {0x88a8}, .dport = 7003, .payload = 8}, XDP_PASS, MATCH,
-		    "802.1ad IPv6");
+	set_addr(4, "198.18.0.1", 0);
+	expect_spec(&(struct ft_spec){.family = 4, .dport = 7001, .payload = 4}, XDP_PASS, FERRY_XDP_PASS_NOT_LOCAL,
+		    "exact service whose address is gone");
+	set_addr(4, "198.18.0.1", FERRY_ADDR_IFACE | FERRY_ADDR_LOCAL);
+	expect_spec(&(struct ft_spec){.family = 4, .dport = 7001, .payload = 4}, XDP_PASS, MATCH, "and back");
 }
 
-Test(bpf_prog, ipv4_options_ihl_6_and_7_match)
+Test(bpf_prog, nothing_is_steered_before_ferryd_configures_the_program)
 {
-	expect_spec(&(struct ft_spec){.family = 4, .ihl = 6, .dport = 7001, .payload = 10}, XDP_PASS, MATCH, "IHL 6");
-	expect_spec(&(struct ft_spec){.family = 4, .ihl = 7, .dport = 7001, .payload = 10}, XDP_PASS, MATCH, "IHL 7");
-	expect_spec(&(struct ft_spec){.family = 4, .ihl = 15, .dport = 7001, .payload = 10}, XDP_PASS, MATCH,
-		    "IHL 15 (60-byte header)");
+	set_config((const uint8_t[6]){0}, 0);
+	expect_spec(&(struct ft_spec){.family = 4, .dport = 7001, .payload = 4}, XDP_PASS, FERRY_XDP_PASS_NOT_LOCAL,
+		    "no config");
+}
+
+Test(bpf_prog, other_hosts_frames_pass)
+{
+	static const uint8_t other[6] = {0x02, 0, 0, 0, 0, 9}, bcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff},
+			     mcast[6] = {0x01, 0x00, 0x5e, 0, 0, 1};
+
+	expect_spec(&(struct ft_spec){.family = 4, .dport = 7001, .payload = 4, .dmac = other}, XDP_PASS,
+		    FERRY_XDP_PASS_OTHER_HOST, "IPv4 to another host's MAC");
+	expect_spec(&(struct ft_spec){.family = 6, .dport = 7003, .payload = 4, .dmac = other}, XDP_PASS,
+		    FERRY_XDP_PASS_OTHER_HOST, "IPv6 to another host's MAC");
+	expect_spec(&(struct ft_spec){.family = 4, .dport = 7001, .payload = 4, .dmac = bcast}, XDP_PASS,
+		    FERRY_XDP_PASS_OTHER_HOST, "unicast IP in a broadcast frame: the kernel's to judge");
+	expect_spec(&(struct ft_spec){.family = 4, .dport = 7001, .payload = 4, .dmac = mcast}, XDP_PASS,
+		    FERRY_XDP_PASS_OTHER_HOST, "unicast IP in a multicast frame");
+}
+
+Test(bpf_prog, groups_match_with_their_own_mac)
+{
+	static const uint8_t g4[6] = {0x01, 0x00, 0x5e, 0x01, 0x02, 0x03}, g6[6] = {0x33, 0x33, 0x00, 0x01, 0x00, 0x03},
+			     wrong[6] = {0x01, 0x00, 0x5e, 0x01, 0x02, 0x04};
+
+	expect_spec(&(struct ft_spec){.family = 4, .dst = "239.1.2.3", .dport = 7006, .payload = 4, .dmac = g4},
+		    XDP_PASS, MATCH, "IPv4 group");
+	expect_spec(&(struct ft_spec){.family = 4, .dst = "239.129.2.3", .dport = 7006, .payload = 4, .dmac = g4},
+		    XDP_PASS, FERRY_XDP_PASS_NO_SERVICE, "another group on the same MAC");
+	expect_spec(&(struct ft_spec){.family = 4, .dst = "239.1.2.3", .dport = 7006, .payload = 4, .dmac = wrong},
+		    XDP_PASS, FERRY_XDP_PASS_OTHER_HOST, "IPv4 group in another group's frame");
+	expect_spec(&(struct ft_spec){.family = 4, .dst = "239.1.2.3", .dport = 7006, .payload = 4}, XDP_PASS,
+		    FERRY_XDP_PASS_OTHER_HOST, "IPv4 group in a unicast frame: the kernel's to judge");
+	expect_spec(&(struct ft_spec){.family = 6, .dst = "ff05::1:3", .dport = 7007, .payload = 4, .dmac = g6},
+		    XDP_PASS, MATCH, "IPv6 group");
+	expect_spec(&(struct ft_spec){.family = 4, .dst = "239.1.2.3", .dport = 7002, .payload = 4, .dmac = g4},
+		    XDP_PASS, FERRY_XDP_PASS_NO_SERVICE, "a group on a wildcard service's port");
+}
+
+Test(bpf_prog, martian_sources_pass)
+{
+	static const char *const v4[] = {"0.0.0.0",	  "0.1.2.3",	  "127.0.0.1",	  "224.0.0.1",
+					 "239.1.2.3",	  "255.255.255.255", "198.18.0.255", "198.18.0.1",
+					 "198.18.9.1",	  "240.0.0.1"};
+	static const char *const v6[] = {"::", "::1", "ff02::1", "::ffff:198.18.0.2", "2001:2::1", "2001:2::9"};
+
+	for (size_t i = 0; i < sizeof(v4) / sizeof(v4[0]); i++)
+		expect_spec(&(struct ft_spec){.family = 4, .src = v4[i], .dport = 7001, .payload = 4}, XDP_PASS,
+			    FERRY_XDP_PASS_BAD_SOURCE, v4[i]);
+	for (size_t i = 0; i < sizeof(v6) / sizeof(v6[0]); i++)
+		expect_spec(&(struct ft_spec){.family = 6, .src = v6[i], .dport = 7003, .payload = 4}, XDP_PASS,
+			    FERRY_XDP_PASS_BAD_SOURCE, v6[i]);
+	expect_spec(&(struct ft_spec){.family = 6, .src = "fe80::2", .dport = 7003, .payload = 4}, XDP_PASS, MATCH,
+		    "a link-local peer is a peer");
+}
+
+Test(bpf_prog, source_port_zero_passes)
+{
+	expect_spec(&(struct ft_spec){.family = 4, .dport = 7001, .payload = 4, .sport_set = 1}, XDP_PASS,
+		    FERRY_XDP_PASS_SOURCE_PORT, "IPv4 from port 0");
+	expect_spec(&(struct ft_spec){.family = 6, .dport = 7003, .payload = 4, .sport_set = 1}, XDP_PASS,
+		    FERRY_XDP_PASS_SOURCE_PORT, "IPv6 from port 0");
+}
+
+Test(bpf_prog, checksums_that_fail_pass)
+{
+	uint8_t f[FT_MAX];
+	size_t n = ft_build(&(struct ft_spec){.family = 4, .dport = 7001, .payload = 20}, f);
+
+	expect_spec(&(struct ft_spec){.family = 4, .dport = 7001, .payload = 20, .csum = FT_CSUM_BAD}, XDP_PASS,
+		    FERRY_XDP_PASS_CHECKSUM, "IPv4, wrong UDP checksum");
+	expect_spec(&(struct ft_spec){.family = 6, .dport = 7003, .payload = 21, .csum = FT_CSUM_BAD}, XDP_PASS,
+		    FERRY_XDP_PASS_CHECKSUM, "IPv6, wrong UDP checksum");
+	expect_spec(&(struct ft_spec){.family = 6, .dport = 7003, .payload = 21, .csum = FT_CSUM_ZERO}, XDP_PASS,
+		    FERRY_XDP_PASS_CHECKSUM, "IPv6, no UDP checksum (forbidden)");
+	expect_spec(&(struct ft_spec){.family = 4, .dport = 7001, .payload = 21, .csum = FT_CSUM_ZERO}, XDP_PASS, MATCH,
+		    "IPv4, no UDP checksum (allowed)");
+	f[14 + 10] ^= 0x40; /* the IPv4 header checksum */
+	expect(f, n, XDP_PASS, FERRY_XDP_PASS_CHECKSUM, "IPv4, wrong header checksum");
+	f[14 + 10] ^= 0x40;
+	f[n - 1] ^= 0x01; /* the payload */
+	expect(f, n, XDP_PASS, FERRY_XDP_PASS_CHECKSUM, "IPv4, payload changed after the checksum");
+}
+
+Test(bpf_prog, checksums_verify_at_every_length)
+{
+	/* Every piece size the program sums with: odd tails, 2-byte tails, each power of two. */
+	for (unsigned int len = 0; len <= 1472; len += len < 80 ? 1 : 37) {
+		char what[64];
+
+		snprintf(what, sizeof(what), "IPv4 payload of %u bytes", len);
+		expect_spec(&(struct ft_spec){.family = 4, .dport = 7001, .payload = len}, XDP_PASS, MATCH, what);
+		snprintf(what, sizeof(what), "IPv6 payload of %u bytes", len);
+		expect_spec(&(struct ft_spec){.family = 6, .dport = 7003, .payload = len}, XDP_PASS, MATCH, what);
+		snprintf(what, sizeof(what), "IPv6 payload of %u bytes, one bit off", len);
+		expect_spec(&(struct ft_spec){.family = 6, .dport = 7003, .payload = len, .csum = FT_CSUM_BAD}, XDP_PASS,
+			    FERRY_XDP_PASS_CHECKSUM, what);
+	}
+}
+
+Test(bpf_prog, frames_larger_than_a_socket_frame_pass)
+{
+	set_config(ft_host_mac, 14 + 20 + 8 + 100);
+	expect_spec(&(struct ft_spec){.family = 4, .dport = 7001, .payload = 100}, XDP_PASS, MATCH, "exactly the limit");
+	expect_spec(&(struct ft_spec){.family = 4, .dport = 7001, .payload = 101}, XDP_PASS, FERRY_XDP_PASS_TOO_BIG,
+		    "one byte over");
+}
+
+Test(bpf_prog, vlan_tagged_frames_pass)
+{
+	expect_spec(&(struct ft_spec){.family = 4, .vlan = {0x8100}, .dport = 7001, .payload = 8}, XDP_PASS,
+		    FERRY_XDP_PASS_VLAN, "802.1Q IPv4");
+	expect_spec(&(struct ft_spec){.family = 6, .vlan = {0x88a8}, .dport = 7003, .payload = 8}, XDP_PASS,
+		    FERRY_XDP_PASS_VLAN, "802.1ad IPv6");
+	expect_spec(&(struct ft_spec){.family = 4, .vlan = {0x88a8, 0x8100}, .dport = 7001}, XDP_PASS,
+		    FERRY_XDP_PASS_VLAN, "QinQ IPv4");
+}
+
+Test(bpf_prog, ipv4_options_pass)
+{
+	expect_spec(&(struct ft_spec){.family = 4, .ihl = 6, .dport = 7001, .payload = 10}, XDP_PASS,
+		    FERRY_XDP_PASS_IP_OPTIONS, "IHL 6");
+	expect_spec(&(struct ft_spec){.family = 4, .ihl = 15, .dport = 7001, .payload = 10}, XDP_PASS,
+		    FERRY_XDP_PASS_IP_OPTIONS, "IHL 15 (60-byte header)");
 }
 
 Test(bpf_prog, ethernet_padding_is_allowed)
@@ -238,21 +412,17 @@ Test(bpf_prog, ipv6_neighbour_discovery_passes)
 		    FERRY_XDP_PASS_NOT_UDP, "ICMPv6 neighbour solicitation");
 }
 
-Test(bpf_prog, ipv6_extension_header_passes_as_not_udp)
+Test(bpf_prog, ipv6_extension_headers_pass)
 {
-	/* Hop-by-hop, routing, destination options: we parse the fixed header only. */
+	/* Hop-by-hop, routing, destination options, ...: the kernel's to process. */
 	expect_spec(&(struct ft_spec){.family = 6, .proto = 0, .proto_set = 1, .l4_len = 8, .dport = 7003}, XDP_PASS,
-		    FERRY_XDP_PASS_NOT_UDP, "hop-by-hop options header");
+		    FERRY_XDP_PASS_IPV6_EXT, "hop-by-hop options header");
 	expect_spec(&(struct ft_spec){.family = 6, .proto = 43, .l4_len = 16, .dport = 7003}, XDP_PASS,
-		    FERRY_XDP_PASS_NOT_UDP, "routing header");
+		    FERRY_XDP_PASS_IPV6_EXT, "routing header");
 	expect_spec(&(struct ft_spec){.family = 6, .proto = 60, .l4_len = 16, .dport = 7003}, XDP_PASS,
-		    FERRY_XDP_PASS_NOT_UDP, "destination options header");
-}
-
-Test(bpf_prog, double_vlan_is_beyond_what_we_parse)
-{
-	expect_spec(&(struct ft_spec){.family = 4, .vlan = {0x88a8, 0x8100}, .dport = 7001}, XDP_PASS,
-		    FERRY_XDP_PASS_NOT_IP, "QinQ IPv4");
+		    FERRY_XDP_PASS_IPV6_EXT, "destination options header");
+	expect_spec(&(struct ft_spec){.family = 6, .proto = 51, .l4_len = 16, .dport = 7003}, XDP_PASS,
+		    FERRY_XDP_PASS_IPV6_EXT, "authentication header");
 }
 
 /* ---- fragments ---- */
@@ -337,6 +507,8 @@ Test(bpf_prog, udp_length_inconsistent_passes)
 		    FERRY_XDP_PASS_MALFORMED, "UDP length 7");
 	expect_spec(&(struct ft_spec){.family = 6, .dport = 7003, .payload = 0, .udp_len_delta = -8}, XDP_PASS,
 		    FERRY_XDP_PASS_MALFORMED, "UDP length 0 (IPv6 jumbogram style)");
+	expect_spec(&(struct ft_spec){.family = 6, .dport = 7003, .payload = 0, .ip_len_delta = -8, .cut = 14 + 40},
+		    XDP_PASS, FERRY_XDP_PASS_MALFORMED, "IPv6 payload length 0 (a jumbogram)");
 	expect_spec(&(struct ft_spec){.family = 4, .dport = 7001, .payload = 10, .udp_len_delta = -4}, XDP_PASS, MATCH,
 		    "UDP length shorter than the IP payload is still a datagram");
 }
@@ -348,9 +520,11 @@ Test(bpf_prog, too_short_ethernet_frames)
 	LIBBPF_OPTS(bpf_test_run_opts, t, .data_in = f, .data_size_in = 13, .repeat = 1);
 
 	(void)n;
-	expect(f, 14, XDP_PASS, FERRY_XDP_PASS_MALFORMED, "VLAN ethertype, no room for the tag");
-	expect(f, 16, XDP_PASS, FERRY_XDP_PASS_MALFORMED, "half a VLAN tag");
-	expect(f, 18, XDP_PASS, FERRY_XDP_PASS_MALFORMED, "VLAN tag, IPv4 ethertype, no IP header");
+	/* a tag, whole or not, is the kernel's */
+	expect(f, 14, XDP_PASS, FERRY_XDP_PASS_VLAN, "VLAN ethertype, no room for the tag");
+	expect(f, 16, XDP_PASS, FERRY_XDP_PASS_VLAN, "half a VLAN tag");
+	f[12] = 0x08, f[13] = 0x00;
+	expect(f, 14, XDP_PASS, FERRY_XDP_PASS_MALFORMED, "IPv4 ethertype, no IP header");
 	/* Below the Ethernet header the kernel itself refuses to run the program. */
 	cr_assert_neq(bpf_prog_test_run_opts(prog_fd, &t), 0, "a 13-byte frame is refused by BPF_PROG_TEST_RUN");
 	cr_assert_eq(errno, EINVAL, "refused with EINVAL, got %s", strerror(errno));

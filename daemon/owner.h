@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * One ferryd per interface: a lock (flock) on a file under the run directory,
+ * named after the network namespace and the interface index, held for the
+ * process's life. The kernel drops it when the process dies however it dies,
+ * so a program left on the interface by a holder that is gone can be swept,
+ * and one whose holder lives is never touched.
+ */
+#ifndef FERRYD_OWNER_H
+#define FERRYD_OWNER_H
+
+#include <stddef.h>
+
+#define FERRYD_RUN_DIR "/run/ferry"
+
+struct ferryd_owner;
+
+/*
+ * Claims ifname (in the calling thread's network namespace) for this process.
+ * 0; -EBUSY when a live ferryd holds it (why names its pid); other -errno
+ * with a reason in why (the run directory cannot be created, ...).
+ */
+int ferryd_owner_claim(const char *rundir, const char *ifname, struct ferryd_owner **out, char *why, size_t whylen);
+
+/* Gives the interface up (removes the lock file). NULL is ignored. */
+void ferryd_owner_release(struct ferryd_owner *o);
+
+#endif
