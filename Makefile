@@ -175,6 +175,9 @@ install: all
 clean:
 	rm -rf build
 
+# make bench, make bench-quick: tests/bench/README.md
+-include tests/bench/bench.mk
+
 .PHONY: all lib bpf daemon examples tests test check test-all deps demo install clean
 .DELETE_ON_ERROR:
 # Keep intermediate objects (examples), so make never deletes them after the tests run.
