@@ -267,7 +267,7 @@ static void refill(struct xq *q)
 
 	if (q->n_kernel >= q->fill_target)
 		return;
-	if (xsk_prod_nb_free(&q->fill, q->fill.size) == q->fill.size)
+	if (q->n_kernel && xsk_prod_nb_free(&q->fill, q->fill.size) == q->fill.size)
 		xe->st.rx_fill_empty++;
 	want = q->fill_target - q->n_kernel;
 	if (want > q->nfree) {
@@ -686,7 +686,9 @@ static unsigned int send_chunk(struct xdp_engine *xe, struct xq *q, const struct
 		ns++;
 	}
 	sent = c;
-	if (c)
+	/* From inside this queue's own batch the kick waits for the end of the
+	 * readiness (on_ready): one wake-up for every reply of several batches. */
+	if (c && xe->cur != q)
 		kick_tx(q);
 	if (ns)
 		sent += slow_send(xe, ns);
@@ -1133,8 +1135,10 @@ static int queue_setup(struct xdp_engine *xe, struct xq *q, const struct ferryd_
 	q->xe = xe;
 	q->fd = -1;
 	q->nframes = cfg->frames;
-	/* Keep a quarter of the frames out of the fill ring for sends (at least a batch). */
-	reserve = q->nframes / 4 > xe->batch ? q->nframes / 4 : xe->batch;
+	/* Out of the fill ring, for sends: what two readinesses of replies take (at most a quarter of the frames, at least a batch). */
+	reserve = q->nframes / 4 > 2 * RX_ROUNDS * xe->batch ? 2 * RX_ROUNDS * xe->batch : q->nframes / 4;
+	if (reserve < xe->batch)
+		reserve = xe->batch;
 	q->fill_target = reserve < q->nframes ? q->nframes - reserve : q->nframes / 2;
 	q->area_len = (size_t)q->nframes * xe->frame_size;
 	q->area = mmap(NULL, q->area_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
