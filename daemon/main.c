@@ -90,9 +90,8 @@ static void on_signal(void *user, uint32_t events)
 			break;
 		default:
 			/* SIGTERM, SIGINT, and every other signal whose default would
-			 * have ended us: end cleanly instead, program detached. */
-			if (!d->quit)
-				ferryd_log(LOG_INFO, "%s: shutting down", strsignal((int)si.ssi_signo));
+			 * have ended us: end cleanly instead, program detached (main
+			 * says which signal). */
 			d->quit = true;
 			d->quit_signal = (int)si.ssi_signo;
 			break;
