@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The six receive loops of udp.h (SEED_SPEC §3-4), all run by one engine: a
- * reactor watch on the fd that does at most max_ready receive iterations per
- * readiness, plus a watch on a dup of the stop's fd that ends the loop.
+ * The six receive loops of udp.h, all run by one engine: a reactor watch on
+ * the fd that does at most max_ready receive iterations per readiness, plus a
+ * watch on a dup of the stop's fd that ends the loop.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -13,12 +13,14 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include <ferry/udp.h>
 
 #include "reactor_internal.h"
+#include "test_hooks.h"
 
 #define offsetofend(T, m) (offsetof(T, m) + sizeof(((T *)0)->m))
 
@@ -51,6 +53,8 @@ struct loop {
 	bool dgram;	 /* a SOCK_DGRAM socket: a 0-byte receive is an empty datagram, not the end */
 	bool use_read;	 /* KIND_READ*: read(2) rather than recvmsg */
 	int fd;
+	dev_t fd_dev;	 /* what fd was at the start: a callback may close it (and the number be reused) */
+	ino_t fd_ino;
 	int stop_fd;	 /* our dup of the stop's fd, or -1 */
 	int proxy_fd;	 /* always-readable eventfd standing in for an fd epoll refuses (files), or -1 */
 	struct ferry_reactor *r;
@@ -81,6 +85,15 @@ struct loop {
 	struct iovec *iovs;
 	union ferry_sockaddr *srcs;
 };
+
+void (*ferry__loop_received_hook)(void *arg);
+void *ferry__loop_received_arg;
+
+static void received_hook(void)
+{
+	if (ferry_unlikely(ferry__loop_received_hook))
+		ferry__loop_received_hook(ferry__loop_received_arg);
+}
 
 void ferry_udp_config_init(struct ferry_udp_config *config)
 {
@@ -231,8 +244,8 @@ static int iterate_one(struct loop *l)
 		return receive_error(errno);
 	if (n == 0 && !l->dgram)
 		return FERRY_END_CLOSED;
-	if (ferry_unlikely(stop_fired(l)))
-		return FERRY_END_STOPPED;
+	/* from here on the datagram is delivered, even if the stop fires meanwhile */
+	received_hook();
 
 	l->stats->iterations++;
 	l->stats->datagrams++;
@@ -294,8 +307,8 @@ static int iterate_mmsg(struct loop *l)
 		return receive_error(errno);
 	if (n == 0 || (!l->dgram && l->msgs[0].msg_len == 0))
 		return FERRY_END_CLOSED;
-	if (ferry_unlikely(stop_fired(l)))
-		return FERRY_END_STOPPED;
+	/* from here on the batch is delivered, even if the stop fires meanwhile */
+	received_hook();
 
 	count = (unsigned int)n;
 	for (i = 0; i < count; i++) {
@@ -326,6 +339,21 @@ static int iterate_mmsg(struct loop *l)
 	return 0;
 }
 
+/*
+ * Whether the fd the loop started on is gone: closed, or its number now names
+ * another file. epoll drops a closed file's registration without a word, so a
+ * loop that yields right after its callback closed the fd would never hear
+ * of it again.
+ */
+static bool fd_gone(const struct loop *l)
+{
+	struct stat st;
+
+	if (l->proxy_fd >= 0)
+		return false; /* the proxy stays readable: the next read finds out */
+	return fstat(l->fd, &st) || st.st_dev != l->fd_dev || st.st_ino != l->fd_ino;
+}
+
 static void on_readable(void *user, uint32_t events)
 {
 	struct loop *l = user;
@@ -347,6 +375,11 @@ static void on_readable(void *user, uint32_t events)
 			return;
 		}
 		loop_end(l, ret);
+		return;
+	}
+	/* No receive after the last callback: see whether it closed the fd (a syscall per max_ready batches). */
+	if (ferry_unlikely(fd_gone(l))) {
+		loop_end(l, FERRY_END_CLOSED);
 		return;
 	}
 	l->stats->yields_max_ready++;
@@ -384,10 +417,13 @@ static int probe_fd(struct loop *l)
 {
 	int domain = 0, type = 0;
 	socklen_t len = sizeof(domain);
+	struct stat st;
 	bool is_sock;
 
-	if (fcntl(l->fd, F_GETFL) < 0)
+	if (fstat(l->fd, &st))
 		return -errno;
+	l->fd_dev = st.st_dev;
+	l->fd_ino = st.st_ino;
 	is_sock = getsockopt(l->fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) == 0;
 	if (!is_sock && errno != ENOTSOCK)
 		return -errno;

@@ -107,6 +107,21 @@ void lh_loopback(int family, uint16_t port, union ferry_sockaddr *out)
 	}
 }
 
+unsigned int lh_queued(int fd)
+{
+	uint8_t buf[65536];
+	unsigned int n = 0;
+
+	for (;;) {
+		ssize_t r = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+
+		if (r >= 0)
+			n++;
+		else if (errno != EINTR)
+			return n;
+	}
+}
+
 unsigned int lh_send_burst(int fd, const union ferry_sockaddr *dst, unsigned int first, unsigned int count)
 {
 	uint8_t buf[256];

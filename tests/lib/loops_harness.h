@@ -43,6 +43,9 @@ void lh_local(int fd, union ferry_sockaddr *out);
 /* Loopback address of family with port. */
 void lh_loopback(int family, uint16_t port, union ferry_sockaddr *out);
 
+/* How many datagrams are queued on fd: receives (MSG_DONTWAIT) until none is left. */
+unsigned int lh_queued(int fd);
+
 /* Sends datagrams first..first+count-1 to dst. The number sent. */
 unsigned int lh_send_burst(int fd, const union ferry_sockaddr *dst, unsigned int first, unsigned int count);
 

@@ -1,9 +1,31 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The seed API over file descriptors: receive loops (recvfrom, read,
- * recvmmsg), sends and binds, after Async's Udp. Semantics:
- * ../shared/SEED_SPEC.md. Every loop runs either alone (blocking until it
- * ends) or on a ferry_reactor with other work.
+ * UDP over file descriptors, after Jane Street Async's Udp: receive loops
+ * (recvfrom, read, recvmmsg) that call back on iobufs, sends and binds.
+ *
+ * The loop contract, for all six loops. One iteration: receive into the
+ * buffer(s), run config->before on each received buffer, the callback
+ * (synchronously, once per datagram or per batch), then config->after on each.
+ * Buffers are reused: after the callback returns the loop owns them again,
+ * unless the callback replaced them (the _with_buffer_replacement variants,
+ * entries of the recvmmsg bufs array): it then owns the ones it replaced.
+ * A loop runs at most config->max_ready iterations per readiness
+ * notification, then yields to other ready work on its reactor; it also
+ * yields on EAGAIN and retries EINTR. Every loop ends in one of three ways,
+ * whatever iteration it is in:
+ *   - FERRY_END_STOPPED: config->stop fired. The stop is checked before every
+ *     receive, so no iteration starts once it fired; the callback in progress
+ *     finishes. What a receive already returned is never dropped: a stop that
+ *     fires between a receive and its callback (from another thread, a signal
+ *     handler, or before) still lets that callback run on what was received,
+ *     and the loop ends after it. Datagrams not yet received stay queued on fd.
+ *   - FERRY_END_CLOSED: end of stream, or fd was closed (EBADF), including by
+ *     the callback on any iteration (the last one of a readiness too).
+ *   - -errno: any other receive error.
+ * Every loop runs either alone (blocking until it ends) or on a ferry_reactor
+ * with other work. Loops, like reactors, are not thread-safe: a loop's
+ * callbacks run on its reactor's thread; only ferry_stop_fire() comes from
+ * elsewhere.
  */
 #ifndef FERRY_UDP_H
 #define FERRY_UDP_H
@@ -51,8 +73,11 @@ FERRY_API bool ferry_sockaddr_equal(const union ferry_sockaddr *a, const union f
 typedef void (*ferry_iobuf_fn)(struct ferry_iobuf *b);
 
 /*
- * Loop configuration (SEED_SPEC §2). Fill with ferry_udp_config_init(), then
- * change fields; a NULL config pointer means all defaults.
+ * Loop configuration. Fill with ferry_udp_config_init(), then change fields;
+ * a NULL config pointer means all defaults. before/after may be NULL for "do
+ * nothing" (e.g. when the callback manages the window itself);
+ * after = ferry_iobuf_compact suits read loops on streams (an unread tail is
+ * kept and the next read appends to it).
  */
 struct ferry_udp_config {
 	size_t sz;		 /* sizeof(struct ferry_udp_config) */
@@ -140,9 +165,11 @@ typedef void (*ferry_udp_batch_cb)(void *user, struct ferry_iobuf **bufs, const 
  * Receive loops. Each sets O_NONBLOCK on fd, receives into its buffer(s),
  * runs before, the callback (synchronously, once per datagram or batch), then
  * after. At most config->max_ready receives per readiness, then it yields;
- * it yields on EAGAIN too, retries EINTR, and ends when config->stop fires
- * (no callback after that), on end of stream / EBADF (FERRY_END_CLOSED) or
- * any other error (-errno). The loop does not close fd.
+ * it yields on EAGAIN too, retries EINTR, and ends as the contract at the top
+ * of this file says: when config->stop fires (no iteration starts after it;
+ * what was already received is still delivered), on end of stream or a closed
+ * fd (FERRY_END_CLOSED), or on any other error (-errno). The loop does not
+ * close fd; the callback may.
  *
  * Without opts->reactor: blocks until the end and returns how it ended.
  * With it: returns 0 once registered, or -errno (then nothing happens).
