@@ -17,4 +17,8 @@
 extern void (*ferry__loop_received_hook)(void *arg);
 extern void *ferry__loop_received_arg;
 
+/* The sendto(2) the sends call: a test makes it fail (ENOBUFS) as no real socket does on demand. */
+extern ssize_t (*ferry__sendto)(int fd, const void *p, size_t len, int flags, const struct sockaddr *addr,
+				socklen_t alen);
+
 #endif

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * ferry_udp_sendto_sync and ferry_udp_sendto: full sockets, real receivers on
- * loopback, waiting for room (blocking and on a reactor), stop, and every kind
- * of bad descriptor, with the window unchanged on each error.
+ * loopback, waiting for room (blocking and on a reactor), backing off on
+ * ENOBUFS, stop, and every kind of bad descriptor, with the window unchanged
+ * on each error.
  */
 #include <criterion/criterion.h>
 #include <dirent.h>
@@ -22,6 +23,7 @@
 
 #include <ferry/udp.h>
 
+#include "../../libclient/src/test_hooks.h"
 #include "netns.h"
 #include "testutil.h"
 
@@ -601,6 +603,252 @@ Test(send, sendto_reactor_chained_from_on_end, .timeout = 20)
 	for (int i = 0; i < 5; i++)
 		cr_assert_eq(recv_within(sv[1], got, sizeof(got), 1000), DGRAM, "expected chained datagram %d", i);
 	ferry_reactor_free(c.r);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+/* ---- ENOBUFS: the queue below the socket is full; retried on a backing-off timer -------------- */
+
+/*
+ * No socket returns ENOBUFS on demand (UDP reports a full device queue only
+ * with IP_RECVERR, and when the device is full), so a test hook stands in for
+ * sendto(2): ENOBUFS for the first `fail` tries, then the real call. It notes
+ * when each try happened.
+ */
+#define TRIES_MAX 64
+
+static struct {
+	volatile unsigned int fail;
+	volatile unsigned int tries;
+	uint64_t at_us[TRIES_MAX];
+	int fill_fd;		/* >= 0: fill this socket at try fill_at */
+	unsigned int fill_at;
+	size_t filled;
+} g_nobufs;
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static ssize_t nobufs_sendto(int fd, const void *p, size_t len, int flags, const struct sockaddr *addr,
+			     socklen_t alen)
+{
+	unsigned int k = g_nobufs.tries++;
+
+	if (k < TRIES_MAX)
+		g_nobufs.at_us[k] = now_us();
+	if (g_nobufs.fill_fd >= 0 && k == g_nobufs.fill_at) {
+		uint8_t filler[DGRAM];
+
+		memset(filler, 'F', sizeof(filler));
+		while (send(g_nobufs.fill_fd, filler, sizeof(filler), MSG_DONTWAIT) == DGRAM)
+			g_nobufs.filled++;
+	}
+	if (k < g_nobufs.fail) {
+		errno = ENOBUFS;
+		return -1;
+	}
+	return sendto(fd, p, len, flags, addr, alen);
+}
+
+static void nobufs_for(unsigned int fail)
+{
+	memset((void *)&g_nobufs, 0, sizeof(g_nobufs));
+	g_nobufs.fail = fail;
+	g_nobufs.fill_fd = -1;
+	ferry__sendto = nobufs_sendto;
+}
+
+/* The wait before try k (k >= 1) after k ENOBUFS in a row: 1 ms doubling, at most 64 ms. */
+static uint64_t backoff_us(unsigned int k)
+{
+	return k >= 7 ? 64000 : 1000ull << (k - 1);
+}
+
+#define LATE_US 30000 /* a timer's lateness on a loaded 2-core machine */
+
+Test(send, sync_enobufs_is_not_ready)
+{
+	uint8_t mem[DGRAM], got[DGRAM];
+	struct ferry_iobuf b;
+	struct snap s;
+	int sv[2];
+
+	dgram_pair(sv);
+	dgram(&b, mem, 'N');
+	take(&s, &b);
+	nobufs_for(1);
+	cr_assert_eq(ferry_udp_sendto_sync(sv[0], &b, NULL), FERRY_NOT_READY, "ENOBUFS: expected FERRY_NOT_READY");
+	expect_unchanged(&b, &s, "ENOBUFS");
+	cr_assert_eq(ferry_udp_sendto_sync(sv[0], &b, NULL), FERRY_OK, "the next try: expected FERRY_OK");
+	cr_assert_eq(recv_within(sv[1], got, sizeof(got), 1000), DGRAM, "expected the datagram");
+	close(sv[0]);
+	close(sv[1]);
+}
+
+/*
+ * 12 ENOBUFS in a row, blocking form: exactly 13 tries (no spin), the waits
+ * between them 1, 2, 4, ... 64 ms, then 64 ms each (bounded), never shorter
+ * and never much longer; then the datagram goes.
+ */
+Test(send, sendto_blocking_backs_off_on_enobufs, .timeout = 20)
+{
+	uint8_t mem[DGRAM], got[DGRAM];
+	struct ferry_iobuf b;
+	int sv[2], fds, r;
+	enum { FAIL = 12 };
+
+	dgram_pair(sv);
+	fds = ferry_test_count_fds();
+	dgram(&b, mem, 'N');
+	nobufs_for(FAIL);
+	r = ferry_udp_sendto(NULL, sv[0], &b, NULL, NULL);
+	cr_assert_eq(r, FERRY_OK, "ENOBUFS %d times, then room: expected FERRY_OK, got %d", FAIL, r);
+	cr_assert_eq(g_nobufs.tries, FAIL + 1, "one try per wait: expected %d tries, got %u (a spin makes thousands)",
+		     FAIL + 1, g_nobufs.tries);
+	for (unsigned int k = 1; k <= FAIL; k++) {
+		uint64_t gap = g_nobufs.at_us[k] - g_nobufs.at_us[k - 1];
+
+		cr_expect_geq(gap, backoff_us(k), "try %u came %llu us after the last, before its %llu us wait", k,
+			      (unsigned long long)gap, (unsigned long long)backoff_us(k));
+		cr_expect_lt(gap, backoff_us(k) + LATE_US, "try %u came %llu us after the last: the wait is %llu us", k,
+			     (unsigned long long)gap, (unsigned long long)backoff_us(k));
+	}
+	cr_assert(ferry_iobuf_is_empty(&b), "expected the window consumed");
+	cr_assert_eq(recv_within(sv[1], got, sizeof(got), 1000), DGRAM, "expected the datagram");
+	cr_assert_eq(ferry_test_count_fds(), fds, "expected the private reactor gone");
+	close(sv[0]);
+	close(sv[1]);
+}
+
+/*
+ * Reactor form: 3 ENOBUFS (the socket fills meanwhile), then the socket is
+ * full for real (EAGAIN): from then on it waits for EPOLLOUT and tries
+ * nothing until the reader drains.
+ */
+Test(send, sendto_reactor_enobufs_then_full_waits_for_room, .timeout = 20)
+{
+	uint8_t mem[DGRAM], got[DGRAM];
+	struct ferry_iobuf b;
+	struct ferry_udp_loop_opts opts;
+	struct ended e = { 0 };
+	struct ferry_reactor *r = ferry_reactor_new();
+	uint64_t t0;
+	size_t n;
+	int sv[2];
+
+	cr_assert_not_null(r, "expected a reactor");
+	dgram_pair(sv);
+	memset(&opts, 0, sizeof(opts));
+	opts.sz = sizeof(opts);
+	opts.reactor = r;
+	opts.on_end = on_end;
+	opts.end_user = &e;
+	dgram(&b, mem, 'S');
+	nobufs_for(3);
+	g_nobufs.fill_fd = sv[0];
+	g_nobufs.fill_at = 2;
+	cr_assert_eq(ferry_udp_sendto(NULL, sv[0], &b, NULL, &opts), 0, "reactor form: expected 0");
+	t0 = ferry_test_now_ms();
+	while (ferry_test_now_ms() - t0 < 200)
+		cr_assert_geq(ferry_reactor_run_once(r, 20), 0, "expected run_once to work");
+	cr_assert_eq(e.calls, 0, "full socket: expected the send still pending");
+	cr_assert_eq(g_nobufs.tries, 4, "3 ENOBUFS then one EAGAIN, then no try while full: expected 4, got %u",
+		     g_nobufs.tries);
+	cr_assert_eq(ferry_reactor_watches(r), 1, "waiting for EPOLLOUT again: one watch");
+	cr_assert_eq(ferry_reactor_timeout(r), -1, "and no timer armed");
+	n = g_nobufs.filled;
+	cr_assert_gt(n, 0, "the socket was filled");
+	for (size_t i = 0; i < n; i++)
+		cr_assert_eq(recv_within(sv[1], got, sizeof(got), 1000), DGRAM, "expected filler %zu", i);
+	run_until_empty(r);
+	cr_assert_eq(e.calls, 1, "expected on_end once after the drain");
+	cr_assert_eq(e.result, FERRY_OK, "expected FERRY_OK, got %d", e.result);
+	cr_assert_eq(g_nobufs.tries, 5, "one more try once writable, got %u", g_nobufs.tries);
+	cr_assert_eq(recv_within(sv[1], got, sizeof(got), 1000), DGRAM, "expected our datagram");
+	cr_assert_eq(got[0], 'S', "expected our datagram");
+	ferry_reactor_free(r);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+/* Reactor form on an fd the reactor watches already (its dup is dropped while backing off, then taken again). */
+Test(send, sendto_reactor_enobufs_on_an_fd_already_watched, .timeout = 20)
+{
+	uint8_t mem[DGRAM], got[DGRAM];
+	struct ferry_iobuf b;
+	struct ferry_udp_loop_opts opts;
+	struct ended e = { 0 };
+	struct ferry_reactor *r = ferry_reactor_new();
+	struct ferry_watch *w;
+	int sv[2], fds;
+
+	cr_assert_not_null(r, "expected a reactor");
+	dgram_pair(sv);
+	cr_assert_eq(ferry_reactor_add(r, sv[0], EPOLLIN, never, NULL, &w), 0, "expected sv[0] watched for input");
+	fds = ferry_test_count_fds();
+	memset(&opts, 0, sizeof(opts));
+	opts.sz = sizeof(opts);
+	opts.reactor = r;
+	opts.on_end = on_end;
+	opts.end_user = &e;
+	dgram(&b, mem, 'S');
+	nobufs_for(4);
+	cr_assert_eq(ferry_udp_sendto(NULL, sv[0], &b, NULL, &opts), 0, "expected 0");
+	for (int i = 0; i < 100 && !e.calls; i++)
+		cr_assert_geq(ferry_reactor_run_once(r, 100), 0, "expected run_once to work");
+	cr_assert_eq(e.calls, 1, "expected on_end once");
+	cr_assert_eq(e.result, FERRY_OK, "expected FERRY_OK, got %d", e.result);
+	cr_assert_eq(g_nobufs.tries, 5, "4 ENOBUFS and the send: expected 5 tries, got %u", g_nobufs.tries);
+	cr_assert_eq(ferry_reactor_watches(r), 1, "expected only the first watch left");
+	cr_assert_eq(ferry_reactor_timeout(r), -1, "expected no timer left armed");
+	cr_assert_eq(ferry_test_count_fds(), fds, "expected the send's dup closed");
+	cr_assert_eq(recv_within(sv[1], got, sizeof(got), 1000), DGRAM, "expected the datagram");
+	ferry_reactor_del(r, w);
+	ferry_reactor_free(r);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+/* ENOBUFS for good: the send keeps backing off (64 ms apart at most) until its stop fires. */
+Test(send, sendto_persistent_enobufs_ends_on_stop, .timeout = 20)
+{
+	uint8_t mem[DGRAM], got[DGRAM];
+	struct ferry_iobuf b;
+	struct ferry_udp_config cfg;
+	struct drainer d = { .delay_ms = 300 };
+	struct snap s;
+	uint64_t t0, waited;
+	int sv[2], fds, r;
+
+	dgram_pair(sv);
+	fds = ferry_test_count_fds();
+	ferry_udp_config_init(&cfg);
+	cfg.stop = d.stop = ferry_stop_new();
+	cr_assert_not_null(cfg.stop, "expected a ferry_stop");
+	dgram(&b, mem, 'S');
+	take(&s, &b);
+	nobufs_for(UINT32_MAX);
+	start(&d);
+	t0 = ferry_test_now_ms();
+	r = ferry_udp_sendto(&cfg, sv[0], &b, NULL, NULL);
+	waited = ferry_test_now_ms() - t0;
+	pthread_join(d.tid, NULL);
+	cr_assert_eq(r, FERRY_END_STOPPED, "persistent ENOBUFS, stopped after 300 ms: expected FERRY_END_STOPPED, got %d",
+		     r);
+	cr_assert(waited >= 250 && waited < 1000, "expected it to last until the stop (~300 ms), took %llu ms",
+		  (unsigned long long)waited);
+	/* waits 1+2+4+8+16+32 = 63 ms, then 64 ms each: 9 or 10 tries in 300 ms */
+	cr_assert(g_nobufs.tries >= 7 && g_nobufs.tries <= 11, "a bounded backoff: expected 7..11 tries in 300 ms, got %u",
+		  g_nobufs.tries);
+	expect_unchanged(&b, &s, "stopped while backing off");
+	cr_assert_eq(recv(sv[1], got, sizeof(got), MSG_DONTWAIT), -1, "expected nothing sent");
+	ferry_stop_free(cfg.stop);
+	cr_assert_eq(ferry_test_count_fds(), fds, "expected the private reactor and the stop's dup gone");
 	close(sv[0]);
 	close(sv[1]);
 }

@@ -195,18 +195,27 @@ FERRY_API int ferry_udp_recvmmsg_no_sources_loop(const struct ferry_udp_config *
 
 /*
  * One non-blocking sendto(MSG_NOSIGNAL) of buf's window to dst (NULL: the
- * connected peer). FERRY_OK: sent, window consumed. FERRY_NOT_READY: the
- * socket had no room, window unchanged. -errno otherwise, window unchanged.
- * The caller keeps buf.
+ * connected peer). FERRY_OK: sent, window consumed (a stream may take part of
+ * it: the rest stays in the window). FERRY_NOT_READY: no room, window
+ * unchanged: the socket's buffer is full (EAGAIN), or the queue below it is
+ * (ENOBUFS: a full device or qdisc queue; UDP reports it only with
+ * IP_RECVERR). -errno otherwise, window unchanged. The caller keeps buf.
  */
 FERRY_API int ferry_udp_sendto_sync(int fd, struct ferry_iobuf *buf, const union ferry_sockaddr *dst);
 
 /*
- * Like sendto_sync, but waits for writability (at most config->max_ready tries
- * per notification) until sent (FERRY_OK), stopped (FERRY_END_STOPPED) or
- * failed (-errno). Blocking without opts->reactor; with one, returns 0 once
- * registered and reports through opts->on_end(end_user, result, buf). buf and
- * dst must stay valid until then. The caller keeps buf.
+ * Like sendto_sync, but tries until sent (FERRY_OK), stopped
+ * (FERRY_END_STOPPED) or failed (-errno). When the socket is full (EAGAIN) it
+ * waits for writability, at most config->max_ready tries per notification.
+ * ENOBUFS (the queue below the socket is full) brings no writability
+ * notification and may last: it retries on a timer of the reactor instead,
+ * 1 ms after the first ENOBUFS, then doubling the wait up to 64 ms between
+ * tries for as long as ENOBUFS lasts (it never spins, and gives up only when
+ * stopped); any other outcome resets the wait to 1 ms.
+ *
+ * Blocking without opts->reactor; with one, returns 0 once registered and
+ * reports through opts->on_end(end_user, result, buf) (never from inside this
+ * call). buf and dst must stay valid until then. The caller keeps buf.
  */
 FERRY_API int ferry_udp_sendto(const struct ferry_udp_config *config, int fd, struct ferry_iobuf *buf,
 			       const union ferry_sockaddr *dst, const struct ferry_udp_loop_opts *opts);
