@@ -61,6 +61,8 @@ struct loop {
 	struct ferry_watch *fd_w, *stop_w;
 	struct ferry_stop *stop;
 	ferry_iobuf_fn before, after;
+	bool flip_before; /* before is the default, ferry_iobuf_flip_lo: done inline */
+	bool reset_after; /* after is the default, ferry_iobuf_reset: done inline */
 	unsigned int max_ready;
 	union loop_cb cb;
 	void *user;
@@ -84,6 +86,15 @@ struct loop {
 	struct mmsghdr *msgs;
 	struct iovec *iovs;
 	union ferry_sockaddr *srcs;
+	/*
+	 * recvmmsg: the vectors are built once and then kept current, entry by
+	 * entry, for the buffers a batch used. shadow holds the buffers they were
+	 * built from; when bufs no longer matches it (a callback replaced
+	 * entries, or the caller changed its own array), stale asks for a
+	 * rebuild of all of them before the next receive.
+	 */
+	struct ferry_iobuf **shadow;
+	bool stale;
 };
 
 void (*ferry__loop_received_hook)(void *arg);
@@ -146,6 +157,7 @@ static void free_loop(struct loop *l)
 	free(l->msgs);
 	free(l->iovs);
 	free(l->srcs);
+	free(l->shadow);
 	if (l->stop_fd >= 0)
 		close(l->stop_fd);
 	if (l->proxy_fd >= 0)
@@ -283,22 +295,150 @@ static int iterate_one(struct loop *l)
 	return 0;
 }
 
+/* Builds every entry of the recvmmsg vectors from bufs. 0, or -EINVAL if a slot is empty. */
+static int rebuild_vectors(struct loop *l)
+{
+	for (unsigned int i = 0; i < l->nbufs; i++) {
+		struct ferry_iobuf *b = l->bufs[i];
+
+		if (ferry_unlikely(!b))
+			return -EINVAL; /* a callback took a buffer and left no replacement */
+		l->shadow[i] = b;
+		l->iovs[i].iov_base = b->data + b->lo;
+		l->iovs[i].iov_len = b->hi - b->lo;
+		if (l->want_srcs)
+			l->msgs[i].msg_hdr.msg_namelen = sizeof(union ferry_sockaddr);
+	}
+	l->stale = false;
+	return 0;
+}
+
+/* Whether bufs still holds the buffers the vectors were built from. */
+static bool bufs_unchanged(const struct loop *l)
+{
+	return !memcmp(l->bufs, l->shadow, l->nbufs * sizeof(*l->bufs));
+}
+
+/*
+ * The received datagrams' windows, with the default before done inline: what
+ * lo += len, then ferry_iobuf_flip_lo, do. The truncation flag is cleared
+ * here and set in a second pass only if some datagram of the batch was cut.
+ * Returns the bytes received; *flags_or is the OR of the messages' flags.
+ */
+static uint64_t received_flip(struct loop *l, unsigned int count, int *flags_or)
+{
+	struct ferry_iobuf *const *bufs = l->bufs;
+	const struct mmsghdr *msgs = l->msgs;
+	uint64_t bytes = 0;
+	int fl = 0;
+
+	for (unsigned int i = 0; i < count; i++) {
+		struct ferry_iobuf *b = bufs[i];
+		size_t len = msgs[i].msg_len;
+
+		fl |= msgs[i].msg_hdr.msg_flags;
+		bytes += len;
+		b->hi = b->lo + len;
+		b->lo = b->lo_min;
+		b->flags &= ~FERRY_IOBUF_TRUNCATED;
+	}
+	*flags_or = fl;
+	return bytes;
+}
+
+/* The same with any before (or none), one datagram at a time as the contract says. */
+static uint64_t received_any(struct loop *l, unsigned int count, int *flags_or)
+{
+	struct ferry_iobuf **bufs = l->bufs;
+	const struct mmsghdr *msgs = l->msgs;
+	uint64_t bytes = 0;
+
+	for (unsigned int i = 0; i < count; i++) {
+		struct ferry_iobuf *b = bufs[i];
+
+		b->lo += msgs[i].msg_len;
+		bytes += msgs[i].msg_len;
+		mark_truncated(l, b, msgs[i].msg_hdr.msg_flags & MSG_TRUNC);
+		if (l->before)
+			l->before(b);
+	}
+	*flags_or = 0; /* flags done */
+	return bytes;
+}
+
+/*
+ * After the callback, nothing replaced: after on the first count buffers,
+ * then their vector entries from their windows, ready for the next receive
+ * (the other entries were not touched). The default after inline, and the
+ * source-address length reset only when there are sources.
+ */
+static inline __attribute__((always_inline)) void rearm_reset(struct loop *l, unsigned int count, bool srcs)
+{
+	/* locals: with -fno-strict-aliasing a store to a buffer could be a store to *l */
+	struct ferry_iobuf *const *bufs = l->bufs;
+	struct iovec *iovs = l->iovs;
+	struct mmsghdr *msgs = l->msgs;
+
+	for (unsigned int i = 0; i < count; i++) {
+		struct ferry_iobuf *b = bufs[i];
+		size_t lo = b->lo_min, hi = b->hi_max;
+
+		b->lo = lo;
+		b->hi = hi;
+		iovs[i].iov_base = b->data + lo;
+		iovs[i].iov_len = hi - lo;
+		if (srcs)
+			msgs[i].msg_hdr.msg_namelen = sizeof(union ferry_sockaddr);
+	}
+}
+
+static void rearm_any(struct loop *l, unsigned int count)
+{
+	struct ferry_iobuf **bufs = l->bufs;
+
+	for (unsigned int i = 0; i < count; i++) {
+		struct ferry_iobuf *b = bufs[i];
+
+		if (l->after)
+			l->after(b);
+		l->iovs[i].iov_base = b->data + b->lo;
+		l->iovs[i].iov_len = b->hi - b->lo;
+		if (l->want_srcs)
+			l->msgs[i].msg_hdr.msg_namelen = sizeof(union ferry_sockaddr);
+	}
+}
+
+/*
+ * After a callback that replaced entries of bufs: settle who owns what, run
+ * after on the first count entries, and rebuild the vectors before the next
+ * receive.
+ */
+static int rearm_replaced(struct loop *l, unsigned int count)
+{
+	if (l->created)
+		settle_ownership(l);
+	l->stale = true;
+	for (unsigned int i = 0; i < count; i++) {
+		if (ferry_unlikely(!l->bufs[i]))
+			return -EINVAL; /* the callback took a buffer and gave none back */
+		if (l->after)
+			l->after(l->bufs[i]);
+	}
+	return 0;
+}
+
 /* One recvmmsg into the nbufs windows, then before on each, the batch callback, after on each. */
 static int iterate_mmsg(struct loop *l)
 {
-	struct ferry_iobuf **bufs = l->bufs;
-	unsigned int count, i;
-	uint64_t bytes = 0;
-	int n;
+	unsigned int count;
+	uint64_t bytes;
+	int n, flags_or;
 
-	/* Entries may have been replaced or moved since the last call: rebuild the vectors. */
-	for (i = 0; i < l->nbufs; i++) {
-		if (ferry_unlikely(!bufs[i]))
-			return -EINVAL; /* a callback took a buffer and left no replacement */
-		l->iovs[i].iov_base = bufs[i]->data + bufs[i]->lo;
-		l->iovs[i].iov_len = bufs[i]->hi - bufs[i]->lo;
-		if (l->want_srcs)
-			l->msgs[i].msg_hdr.msg_namelen = sizeof(union ferry_sockaddr);
+	/* A caller's own array may have changed since the last batch, even outside the callback. */
+	if (ferry_unlikely(l->stale || (!l->bufs_ours && !bufs_unchanged(l)))) {
+		n = rebuild_vectors(l);
+		if (n)
+			return n;
 	}
 	do
 		n = recvmmsg(l->fd, l->msgs, l->nbufs, MSG_DONTWAIT, NULL);
@@ -311,31 +451,31 @@ static int iterate_mmsg(struct loop *l)
 	received_hook();
 
 	count = (unsigned int)n;
-	for (i = 0; i < count; i++) {
-		struct ferry_iobuf *b = bufs[i];
-
-		b->lo += l->msgs[i].msg_len;
-		bytes += l->msgs[i].msg_len;
-		mark_truncated(l, b, l->msgs[i].msg_hdr.msg_flags & MSG_TRUNC);
-		if (l->want_srcs && l->msgs[i].msg_hdr.msg_namelen == 0)
-			l->srcs[i].sa.sa_family = AF_UNSPEC;
-		if (l->before)
-			l->before(b);
+	bytes = l->flip_before ? received_flip(l, count, &flags_or) : received_any(l, count, &flags_or);
+	if (ferry_unlikely(flags_or & MSG_TRUNC)) {
+		for (unsigned int i = 0; i < count; i++)
+			mark_truncated(l, l->bufs[i], l->msgs[i].msg_hdr.msg_flags & MSG_TRUNC);
+	}
+	if (l->want_srcs && !l->dgram) {
+		/* a stream socket has no per-read source */
+		for (unsigned int i = 0; i < count; i++)
+			if (l->msgs[i].msg_hdr.msg_namelen == 0)
+				l->srcs[i].sa.sa_family = AF_UNSPEC;
 	}
 	l->stats->iterations++;
 	l->stats->datagrams += count;
 	l->stats->bytes += bytes;
 
-	l->cb.batch(l->user, bufs, l->want_srcs ? l->srcs : NULL, count);
+	l->cb.batch(l->user, l->bufs, l->want_srcs ? l->srcs : NULL, count);
 
-	if (l->created)
-		settle_ownership(l);
-	for (i = 0; i < count; i++) {
-		if (ferry_unlikely(!bufs[i]))
-			return -EINVAL; /* the callback took a buffer and gave none back */
-		if (l->after)
-			l->after(bufs[i]);
-	}
+	if (ferry_unlikely(!bufs_unchanged(l)))
+		return rearm_replaced(l, count);
+	if (!l->reset_after)
+		rearm_any(l, count);
+	else if (l->want_srcs)
+		rearm_reset(l, count, true);
+	else
+		rearm_reset(l, count, false);
 	return 0;
 }
 
@@ -499,8 +639,10 @@ static int setup_buffers(struct loop *l, const struct ferry_udp_config *cfg, con
 	if (l->kind == KIND_MMSG) {
 		l->msgs = calloc(l->nbufs, sizeof(*l->msgs));
 		l->iovs = calloc(l->nbufs, sizeof(*l->iovs));
-		if (!l->msgs || !l->iovs)
+		l->shadow = calloc(l->nbufs, sizeof(*l->shadow));
+		if (!l->msgs || !l->iovs || !l->shadow)
 			return -ENOMEM;
+		l->stale = true; /* built before the first receive */
 		for (i = 0; i < l->nbufs; i++) {
 			l->msgs[i].msg_hdr.msg_iov = &l->iovs[i];
 			l->msgs[i].msg_hdr.msg_iovlen = 1;
@@ -557,6 +699,9 @@ static int run_loop(const struct loop_request *req)
 	l->stop = cfg.stop;
 	l->before = cfg.before;
 	l->after = cfg.after;
+	/* the defaults as ferry_udp_config_init() sets them (this file's copies of the inline functions) */
+	l->flip_before = cfg.before == ferry_iobuf_flip_lo;
+	l->reset_after = cfg.after == ferry_iobuf_reset;
 	l->max_ready = cfg.max_ready;
 	l->cb = req->cb;
 	l->user = req->user;
