@@ -210,8 +210,9 @@ FERRY_API int ferry_udp_sendto_sync(int fd, struct ferry_iobuf *buf, const union
  * ENOBUFS (the queue below the socket is full) brings no writability
  * notification and may last: it retries on a timer of the reactor instead,
  * 1 ms after the first ENOBUFS, then doubling the wait up to 64 ms between
- * tries for as long as ENOBUFS lasts (it never spins, and gives up only when
- * stopped); any other outcome resets the wait to 1 ms.
+ * tries for as long as ENOBUFS lasts: it never spins, and ENOBUFS alone never
+ * ends the send (config->stop does). Any other outcome of a try resets the
+ * wait to 1 ms.
  *
  * Blocking without opts->reactor; with one, returns 0 once registered and
  * reports through opts->on_end(end_user, result, buf) (never from inside this
