@@ -21,6 +21,7 @@
 
 #include "ferryd.h"
 #include "neigh.h"
+#include "nexthop.h"
 
 /* ---- next hops ---------------------------------------------------------------- */
 
@@ -90,6 +91,8 @@ struct fifo {
 
 struct ferryd_neigh {
 	struct ferry_reactor *r;
+	struct ferry_timer *tick; /* questions unanswered too long are given up on, traffic or not */
+	struct ferryd_nexthops *table; /* where answers are published for other threads, or NULL */
 	struct ferry_watch *watch;
 	int fd;
 	uint32_t portid, seq, ifindex;
@@ -263,6 +266,9 @@ static uint32_t dst_find(const struct ferryd_neigh *n, int family, const uint8_t
 static void dst_drop(struct ferryd_neigh *n, uint32_t i)
 {
 	struct dst *d = &n->dsts[i];
+
+	if (n->table)
+		ferryd_nexthops_put(n->table, d->family, d->addr, d->scope, FERRYD_NEXTHOP_MISS, NULL, NULL, 0);
 	uint32_t *p = &n->dbucket[key_hash(n, d->family, d->addr, d->scope) & n->dmask];
 
 	if (d->flags & F_PENDING)
@@ -463,6 +469,8 @@ static int neigh_attr(const struct nlattr *a, void *data)
 	return MNL_CB_OK;
 }
 
+static void publish_hop(struct ferryd_neigh *n, uint32_t hop);
+
 /* Multicast destinations map to a MAC without asking anyone (RFC 1112, RFC 2464). */
 static bool multicast_mac(int family, const uint8_t *a, uint8_t mac[6])
 {
@@ -483,22 +491,76 @@ static bool multicast_mac(int family, const uint8_t *a, uint8_t mac[6])
  * right host until proven otherwise, as the kernel itself uses them. */
 static void hop_apply(struct ferryd_neigh *n, struct hop *h, const struct neigh_info *ni, bool deleted, uint64_t now)
 {
+	uint8_t old_state = h->state, old_mac[6];
+
+	memcpy(old_mac, h->mac, 6);
 	if (!deleted && ni->has_mac &&
 	    (ni->state & (NUD_PERMANENT | NUD_NOARP | NUD_REACHABLE | NUD_STALE | NUD_DELAY | NUD_PROBE))) {
 		memcpy(h->mac, ni->mac, 6);
 		h->state = HOP_VALID;
-		return;
+	} else {
+		/* no entry yet, or resolving, or failed: the kernel's path resolves it and we hear so */
+		h->state = HOP_INVALID;
+		h->retry_ms = now + RETRY_MS;
 	}
-	/* no entry yet, or resolving, or failed: the kernel's path resolves it and we hear so */
-	h->state = HOP_INVALID;
-	h->retry_ms = now + RETRY_MS;
-	(void)n;
+	/* NUD states come and go (REACHABLE, STALE, ...); what the send path sees changes only with these */
+	if (h->state != old_state || memcmp(h->mac, old_mac, 6))
+		publish_hop(n, (uint32_t)(h - n->hops));
 }
 
-static void dst_retry(struct dst *d, uint64_t at)
+/*
+ * What the send path of another thread may know of d: the answer while it is
+ * current (the generation of its family's routes), else nothing.
+ */
+static void publish(struct ferryd_neigh *n, const struct dst *d)
+{
+	enum ferryd_nexthop_result r = FERRYD_NEXTHOP_MISS;
+	uint8_t mac[6] = { 0 };
+
+	if (!n->table)
+		return;
+	if (d->state == DST_KNOWN && d->gen == n->gen[gen_of(d->family)]) {
+		if (d->result != FERRYD_NEIGH_OK) {
+			r = (enum ferryd_nexthop_result)d->result;
+		} else if (d->flags & F_DIRECT) {
+			r = FERRYD_NEXTHOP_OK;
+			memcpy(mac, d->mac, 6);
+		} else if (d->hop != NONE && n->hops[d->hop].state == HOP_VALID) {
+			r = FERRYD_NEXTHOP_OK;
+			memcpy(mac, n->hops[d->hop].mac, 6);
+		}
+	}
+	ferryd_nexthops_put(n->table, d->family, d->addr, d->scope, r, mac, &d->prefsrc,
+			    ferryd_nexthops_gen(n->table, d->family));
+}
+
+/* A next hop changed: what every destination through it knows changed with it (rare: a scan). */
+static void publish_hop(struct ferryd_neigh *n, uint32_t hop)
+{
+	if (!n->table)
+		return;
+	for (uint32_t i = 0; i < n->cap; i++)
+		if (n->dsts[i].family && n->dsts[i].hop == hop)
+			publish(n, &n->dsts[i]);
+}
+
+/* Routes changed: every answer of a family (4 or 6 as gen_of gives, or both) is to be asked again. */
+static void new_generation(struct ferryd_neigh *n, int which)
+{
+	for (int g = 0; g < 2; g++) {
+		if (which >= 0 && g != which)
+			continue;
+		n->gen[g]++;
+		if (n->table)
+			ferryd_nexthops_invalidate(n->table, g ? AF_INET6 : AF_INET);
+	}
+}
+
+static void dst_retry(struct ferryd_neigh *n, struct dst *d, uint64_t at)
 {
 	d->state = DST_RETRY;
 	d->retry_ms = at;
+	publish(n, d);
 }
 
 /* The kernel's route toward d (an RTM_NEWROUTE answer). */
@@ -510,7 +572,7 @@ static void dst_route(struct ferryd_neigh *n, uint32_t i, const struct nlmsghdr 
 	uint32_t old = d->hop, hop = NONE;
 
 	if (mnl_nlmsg_get_payload_len(nlh) < sizeof(*rtm)) {
-		dst_retry(d, now + RETRY_MS);
+		dst_retry(n, d, now + RETRY_MS);
 		return;
 	}
 	ri.type = rtm->rtm_type;
@@ -545,7 +607,7 @@ static void dst_route(struct ferryd_neigh *n, uint32_t i, const struct nlmsghdr 
 				d->hop = NONE;
 				if (old != NONE)
 					hop_put(n, old);
-				dst_retry(d, now + RETRY_MS);
+				dst_retry(n, d, now + RETRY_MS);
 				return;
 			}
 		}
@@ -555,6 +617,7 @@ static void dst_route(struct ferryd_neigh *n, uint32_t i, const struct nlmsghdr 
 		hop_put(n, old); /* after the get: the same next hop is not freed in between */
 	d->state = DST_KNOWN;
 	d->gen = n->gen[gen_of(d->family)];
+	publish(n, d);
 }
 
 /* The answer to the question in slot q (taken off it already). */
@@ -582,8 +645,9 @@ static void answer(struct ferryd_neigh *n, const struct req *q, const struct nlm
 			d->result = FERRYD_NEIGH_NO_ROUTE;
 			d->state = DST_KNOWN;
 			d->gen = n->gen[gen_of(d->family)];
+			publish(n, d);
 		} else {
-			dst_retry(d, now + RETRY_MS);
+			dst_retry(n, d, now + RETRY_MS);
 		}
 		return;
 	}
@@ -641,15 +705,14 @@ static void notified(struct ferryd_neigh *n, const struct nlmsghdr *nlh, uint64_
 		if (mnl_nlmsg_get_payload_len(nlh) < sizeof(*rtm) || (rtm->rtm_flags & RTM_F_CLONED))
 			return;
 		if (rtm->rtm_family == AF_INET || rtm->rtm_family == AF_INET6) {
-			n->gen[gen_of(rtm->rtm_family)]++;
+			new_generation(n, (int)gen_of(rtm->rtm_family));
 			n->st.route_events++;
 		}
 		return;
 	}
 	case RTM_NEWNEXTHOP:
 	case RTM_DELNEXTHOP: /* routes may use it without a route notification */
-		n->gen[0]++;
-		n->gen[1]++;
+		new_generation(n, -1);
 		n->st.route_events++;
 		return;
 	}
@@ -662,7 +725,7 @@ static void req_drop(struct ferryd_neigh *n, struct req *q, uint64_t at)
 		struct dst *d = &n->dsts[q->idx];
 
 		d->flags &= (uint8_t)~F_INFLIGHT;
-		dst_retry(d, at);
+		dst_retry(n, d, at);
 	} else if (q->kind == REQ_NEIGH) {
 		struct hop *h = &n->hops[q->idx];
 
@@ -699,8 +762,7 @@ static void overrun(struct ferryd_neigh *n, uint64_t now)
 	for (unsigned int k = 0; k < MAX_INFLIGHT; k++)
 		if (n->req[k].kind != REQ_NONE)
 			req_drop(n, &n->req[k], now);
-	n->gen[0]++;
-	n->gen[1]++;
+	new_generation(n, -1);
 	for (uint32_t i = 0; i < n->hcap; i++)
 		if (n->hops[i].state != HOP_FREE && n->hops[i].refs)
 			ask_hop(n, i);
@@ -905,6 +967,17 @@ static void on_readable(void *user, uint32_t events)
 	ferryd_neigh_submit(n, now); /* the neighbour questions that route answers queued */
 }
 
+static void on_tick(void *user, struct ferry_timer *t)
+{
+	struct ferryd_neigh *n = user;
+	uint64_t now = ferryd_now_ms();
+
+	(void)t;
+	if (n->ninflight)
+		expire(n, now);
+	ferryd_neigh_submit(n, now); /* what the expired ones left to ask again */
+}
+
 /* ---- life cycle ---- */
 
 static void tables_reset(struct ferryd_neigh *n)
@@ -999,6 +1072,11 @@ int ferryd_neigh_new(struct ferry_reactor *r, unsigned int ifindex, unsigned int
 		n->watch = NULL;
 		goto err_free;
 	}
+	n->tick = ferry_timer_new(r, on_tick, n);
+	if (!n->tick || ferry_timer_arm(n->tick, REQ_TIMEOUT_MS, REQ_TIMEOUT_MS)) {
+		err = -ENOMEM;
+		goto err_free;
+	}
 	*out = n;
 	return 0;
 
@@ -1013,6 +1091,7 @@ void ferryd_neigh_free(struct ferryd_neigh *n)
 		return;
 	if (n->watch)
 		ferry_reactor_del(n->r, n->watch);
+	ferry_timer_free(n->tick);
 	if (n->fd >= 0)
 		close(n->fd);
 	free(n->dsts);
@@ -1024,10 +1103,39 @@ void ferryd_neigh_free(struct ferryd_neigh *n)
 
 void ferryd_neigh_flush(struct ferryd_neigh *n)
 {
+	new_generation(n, -1); /* whatever was published reads as unknown */
 	tables_reset(n); /* answers to questions in flight now match no slot: ignored */
 }
 
 void ferryd_neigh_get_stats(const struct ferryd_neigh *n, struct ferryd_neigh_stats *out)
 {
 	*out = n->st;
+}
+
+void ferryd_neigh_set_table(struct ferryd_neigh *n, struct ferryd_nexthops *t)
+{
+	n->table = t;
+}
+
+void ferryd_neigh_ask(struct ferryd_neigh *n, const union ferry_sockaddr *dst, uint64_t now_ms)
+{
+	uint8_t mac[6], addr[16] = { 0 };
+	int family = dst->sa.sa_family;
+	uint32_t scope = 0, i;
+
+	if (ferryd_neigh_lookup(n, dst, now_ms, mac, NULL) != FERRYD_NEIGH_MISS) {
+		/* known here, not there (it was published before a route change, or the
+		 * table lost it to a collision): publish it again */
+		if (family == AF_INET) {
+			memcpy(addr, &dst->in4.sin_addr, 4);
+		} else {
+			memcpy(addr, &dst->in6.sin6_addr, 16);
+			scope = dst->in6.sin6_scope_id;
+		}
+		i = dst_find(n, family, addr, scope);
+		if (i != NONE)
+			publish(n, &n->dsts[i]);
+		return;
+	}
+	ferryd_neigh_submit(n, now_ms);
 }

@@ -87,6 +87,21 @@ enum ferryd_neigh_result ferryd_neigh_lookup(struct ferryd_neigh *n, const union
  */
 unsigned int ferryd_neigh_submit(struct ferryd_neigh *n, uint64_t now_ms);
 
+struct ferryd_nexthops;
+
+/*
+ * From now on, every answer (and every change of one) is also published in
+ * t (nexthop.h), for workers on other threads to read without a lock; NULL
+ * stops. Route changes invalidate what t holds at once.
+ */
+void ferryd_neigh_set_table(struct ferryd_neigh *n, struct ferryd_nexthops *t);
+
+/*
+ * A worker did not find dst in the published table: look it up (a question
+ * for the kernel when not known here either), and publish what is known.
+ */
+void ferryd_neigh_ask(struct ferryd_neigh *n, const union ferry_sockaddr *dst, uint64_t now_ms);
+
 /* Forgets every cached answer (questions in flight too: their answers will be ignored). */
 void ferryd_neigh_flush(struct ferryd_neigh *n);
 
