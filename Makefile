@@ -34,13 +34,16 @@ CFLAGS += -std=gnu11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-protot
 ifeq ($(WERROR),1)
 CFLAGS += -Werror
 endif
-ifneq ($(SANITIZE),)
+ifeq ($(SANITIZE),thread)
+CFLAGS  += -fsanitize=thread -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=thread
+else ifneq ($(SANITIZE),)
 CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS += -fsanitize=address,undefined
 endif
 
 PKGS_DAEMON := libxdp libbpf libmnl libsystemd
-DAEMON_LIBS := $(shell pkg-config --libs $(PKGS_DAEMON) 2>/dev/null || echo -lxdp -lbpf -lmnl -lsystemd)
+DAEMON_LIBS := $(shell pkg-config --libs $(PKGS_DAEMON) 2>/dev/null || echo -lxdp -lbpf -lmnl -lsystemd) -lpthread
 TEST_LIBS   := -lcriterion -lpthread
 
 # ---- libferry --------------------------------------------------------------
@@ -69,12 +72,13 @@ EXAMPLES     := $(EXAMPLE_SRCS:examples/%.c=$(O)/examples/%)
 
 # ---- tests -------------------------------------------------------------------
 TEST_SRCS := $(wildcard tests/unit/*.c tests/net/*.c tests/lib/*.c)
+STRESS    := $(O)/tests/workers-stress
 TEST_OBJS := $(TEST_SRCS:%.c=$(O)/%.o)
 TESTS     := $(O)/tests/ferry-tests
 # Criterion options for `make test`, e.g. TEST_ARGS='--filter udp_loops/*'
 TEST_ARGS ?=
 
-all: lib bpf daemon examples tests
+all: lib bpf daemon examples tests $(STRESS)
 
 lib: $(LIB_SO) $(LIB_A) $(LIB_PC)
 bpf: $(BPF_OBJ)
@@ -82,12 +86,12 @@ daemon: $(FERRYD)
 examples: $(EXAMPLES)
 tests: $(TESTS)
 
-$(O)/%.o: %.c $(LIB_HDRS) $(wildcard daemon/*.h bpf/*.h tests/lib/*.h tests/unit/*.h)
+$(O)/%.o: %.c $(LIB_HDRS) $(wildcard libclient/src/*.h daemon/*.h bpf/*.h tests/lib/*.h tests/unit/*.h)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
-$(O)/pic/%.o: %.c $(LIB_HDRS)
+$(O)/pic/%.o: %.c $(LIB_HDRS) $(wildcard libclient/src/*.h)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC(pic) $<")
 	$(Q)$(CC) $(CFLAGS) -fPIC -fvisibility=hidden -c $< -o $@
@@ -139,6 +143,12 @@ $(TESTS): $(TEST_OBJS) $(DAEMON_A) $(LIB_A) $(FERRYD) $(BPF_OBJ)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(TEST_OBJS) $(DAEMON_A) $(LIB_A) $(DAEMON_LIBS) $(TEST_LIBS)
 
+# The engine with worker threads, driven hard and checked without Criterion (which TSan cannot run).
+$(STRESS): $(O)/tests/stress/workers_stress.o $(O)/tests/lib/netns.o $(DAEMON_A) $(LIB_A) $(BPF_OBJ)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(O)/tests/stress/workers_stress.o $(O)/tests/lib/netns.o $(DAEMON_A) $(LIB_A) $(DAEMON_LIBS)
+
 # The ABI check first, so Criterion's synthesis line is the last one printed.
 # The tests find ferryd through FERRY_BUILD.
 test: all
@@ -148,10 +158,19 @@ test: all
 check:
 	$(Q)$(MAKE) --no-print-directory O=build/san SANITIZE=1 test
 
-# The whole suite as CI runs it: plain, then under ASan+UBSan (never both at once).
+# ThreadSanitizer: ferryd and the in-process worker stress built with it, run by the
+# tests that start workers (Criterion itself cannot run under TSan: its test binary is
+# the plain one, pointed at the TSan build through FERRY_BUILD).
+TSAN_TESTS ?= --filter '@(ferryd_workers/*|xdp_multiqueue/ferryd*)'
+tsan: tests
+	$(Q)$(MAKE) --no-print-directory O=build/tsan SANITIZE=thread daemon build/tsan/tests/workers-stress
+	FERRY_BUILD=$(abspath build/tsan) SANITIZE=thread sh tests/run-tests.sh $(TESTS) $(TSAN_TESTS)
+
+# The whole suite as CI runs it: plain, under ASan+UBSan, then the threaded tests under TSan.
 test-all:
 	$(Q)$(MAKE) --no-print-directory test
 	$(Q)$(MAKE) --no-print-directory check
+	$(Q)$(MAKE) --no-print-directory tsan
 
 deps:
 	sh tests/install-deps.sh
@@ -178,7 +197,7 @@ clean:
 # make bench, make bench-quick: tests/bench/README.md
 -include tests/bench/bench.mk
 
-.PHONY: all lib bpf daemon examples tests test check test-all deps demo install clean
+.PHONY: all lib bpf daemon examples tests test check tsan test-all deps demo install clean
 .DELETE_ON_ERROR:
 # Keep intermediate objects (examples), so make never deletes them after the tests run.
 .SECONDARY:

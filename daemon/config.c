@@ -30,6 +30,7 @@ void ferryd_config_defaults(struct ferryd_config *cfg)
 	cfg->busy_poll = false;
 	cfg->handler = FERRYD_HANDLER_COUNT;
 	snprintf(cfg->run_dir, sizeof(cfg->run_dir), "%s", FERRYD_RUN_DIR);
+	cfg->workers = FERRYD_WORKERS_AUTO;
 	cfg->nservices = 0;
 }
 
@@ -54,6 +55,9 @@ void ferryd_config_usage(FILE *out)
 		"\n"
 		"  -i, --interface IF         network interface to serve (required for --mode xdp)\n"
 		"  -q, --queues N             receive queues 0..N-1 (1..%u; default 1)\n"
+		"  -w, --workers N            worker threads, each owning whole queues (default: one per\n"
+		"                             queue, at most the CPUs ferryd may run on; 1: no thread)\n"
+		"      --cpus LIST            pin the workers to these CPUs, in order (e.g. 2,3 or 4-7)\n"
 		"  -s, --service NAME=ADDR:PORT\n"
 		"                             a service: ADDR is IPv4, [IPv6], or * / 0.0.0.0 / [::]\n"
 		"                             for any address; repeat for more (at most %u)\n"
@@ -103,6 +107,33 @@ static int parse_uint(const char *s, unsigned int min, unsigned int max, unsigne
 		return -EINVAL;
 	*out = (unsigned int)v;
 	return 0;
+}
+
+/* "2,3" or "4-7,9": CPU numbers in order, each below FERRYD_MAX_CPUS. */
+static int parse_cpus(struct ferryd_config *cfg, const char *s)
+{
+	char buf[512], *save = NULL, *tok;
+
+	if (!s[0] || strlen(s) >= sizeof(buf))
+		return -EINVAL;
+	snprintf(buf, sizeof(buf), "%s", s);
+	cfg->ncpus = 0;
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		char *dash = strchr(tok, '-');
+		unsigned int lo, hi;
+
+		if (dash)
+			*dash = '\0';
+		if (parse_uint(tok, 0, FERRYD_MAX_CPUS - 1, &lo) ||
+		    (dash ? parse_uint(dash + 1, lo, FERRYD_MAX_CPUS - 1, &hi) : (hi = lo, 0)))
+			return -EINVAL;
+		for (unsigned int c = lo; c <= hi; c++) {
+			if (cfg->ncpus == FERRYD_MAX_CPUS)
+				return -EINVAL;
+			cfg->cpus[cfg->ncpus++] = (int)c;
+		}
+	}
+	return cfg->ncpus ? 0 : -EINVAL;
 }
 
 static int parse_enum(const char *s, const char *const *names, unsigned int n, int *out)
@@ -175,11 +206,14 @@ enum {
 	OPT_BUSY_POLL,
 	OPT_HANDLER,
 	OPT_RUN_DIR,
+	OPT_CPUS,
 };
 
 static const struct option long_options[] = {
 	{"interface", required_argument, NULL, 'i'},
 	{"queues", required_argument, NULL, 'q'},
+	{"workers", required_argument, NULL, 'w'},
+	{"cpus", required_argument, NULL, OPT_CPUS},
 	{"service", required_argument, NULL, 's'},
 	{"mode", required_argument, NULL, 'm'},
 	{"xdp-mode", required_argument, NULL, OPT_XDP_MODE},
@@ -227,7 +261,7 @@ int ferryd_config_parse(struct ferryd_config *cfg, struct ferryd_cmdline *cl, in
 		err[0] = '\0';
 	optind = 0; /* GNU: full re-initialisation, so tests can parse many times */
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":i:q:s:m:vh", long_options, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":i:q:w:s:m:vh", long_options, NULL)) != -1) {
 		const char *a = optarg;
 
 		switch (c) {
@@ -245,6 +279,15 @@ int ferryd_config_parse(struct ferryd_config *cfg, struct ferryd_cmdline *cl, in
 			if (parse_uint(a, 1, FERRY_MAX_QUEUES, &cfg->queues))
 				return fail(err, errlen, "--queues: '%s': expected a number from 1 to %u", a,
 					    FERRY_MAX_QUEUES);
+			break;
+		case 'w':
+			if (parse_uint(a, 1, FERRY_MAX_QUEUES, &cfg->workers))
+				return fail(err, errlen, "--workers: '%s': expected a number from 1 to %u", a,
+					    FERRY_MAX_QUEUES);
+			break;
+		case OPT_CPUS:
+			if (parse_cpus(cfg, a))
+				return fail(err, errlen, "--cpus: '%s': expected CPU numbers and ranges, e.g. 2,3 or 4-7", a);
 			break;
 		case 's':
 			if (parse_service(cfg, a, err, errlen))
@@ -314,5 +357,8 @@ int ferryd_config_parse(struct ferryd_config *cfg, struct ferryd_cmdline *cl, in
 		return fail(err, errlen, "--mode: 'xdp' needs --interface");
 	if (cfg->batch > cfg->frames / 2)
 		return fail(err, errlen, "--batch: '%u': larger than half of --frames %u", cfg->batch, cfg->frames);
+	if (cfg->workers != FERRYD_WORKERS_AUTO && cfg->mode != FERRYD_MODE_SOCKET && cfg->workers > cfg->queues)
+		return fail(err, errlen, "--workers: '%u': more than the %u queue%s (a worker owns whole queues)",
+			    cfg->workers, cfg->queues, cfg->queues == 1 ? "" : "s");
 	return 0;
 }

@@ -4,21 +4,23 @@
 #include <string.h>
 #include <time.h>
 
+#include "dataplane.h"
 #include "ferryd.h"
 #include "iface.h"
 
 #define FIELD(f) { #f, offsetof(struct ferryd_stats, f) }
 const struct ferryd_stat_field ferryd_stat_fields[] = {
-	FIELD(rx_packets),	   FIELD(rx_bytes),		FIELD(rx_batches),	FIELD(rx_truncated),
-	FIELD(rx_bad_header),	   FIELD(rx_no_service),	FIELD(rx_fill_empty),	FIELD(rx_fill_short),
-	FIELD(rx_via_socket),	   FIELD(tx_packets),		FIELD(tx_bytes),	FIELD(tx_no_frame),
-	FIELD(tx_ring_full),	   FIELD(tx_neigh_miss),	FIELD(tx_via_socket),	FIELD(tx_too_big),
-	FIELD(tx_errors),	   FIELD(tx_to_port0),		FIELD(tx_to_unspec),	FIELD(tx_to_loopback),
-	FIELD(tx_to_multicast),	   FIELD(tx_to_broadcast),	FIELD(tx_to_local),	FIELD(tx_to_self),	FIELD(tx_dropped),
-	FIELD(kicks),		   FIELD(kick_errors),		FIELD(xsk_rx_dropped),	FIELD(xsk_rx_invalid_descs),
-	FIELD(xsk_rx_ring_full),   FIELD(xsk_rx_fill_ring_empty), FIELD(xsk_tx_invalid_descs), FIELD(xsk_tx_ring_empty),
-	FIELD(frames_total),	   FIELD(frames_free),		FIELD(frames_kernel),	FIELD(frames_user),
-	FIELD(frames_tx),
+	FIELD(rx_packets),	 FIELD(rx_bytes),	  FIELD(rx_batches),	     FIELD(rx_truncated),
+	FIELD(rx_bad_header),	 FIELD(rx_no_service),	  FIELD(rx_fill_empty),	     FIELD(rx_fill_short),
+	FIELD(rx_via_socket),	 FIELD(tx_packets),	  FIELD(tx_bytes),	     FIELD(tx_no_frame),
+	FIELD(tx_ring_full),	 FIELD(tx_waited),	  FIELD(tx_backlog_full),    FIELD(tx_neigh_miss),
+	FIELD(tx_via_socket),	 FIELD(tx_too_big),	  FIELD(tx_errors),	     FIELD(tx_to_port0),
+	FIELD(tx_to_unspec),	 FIELD(tx_to_loopback),	  FIELD(tx_to_multicast),    FIELD(tx_to_broadcast),
+	FIELD(tx_to_local),	 FIELD(tx_to_self),	  FIELD(tx_dropped),	     FIELD(bad_desc),
+	FIELD(mail_full),	 FIELD(kicks),		  FIELD(kick_errors),	     FIELD(xsk_rx_dropped),
+	FIELD(xsk_rx_invalid_descs), FIELD(xsk_rx_ring_full), FIELD(xsk_rx_fill_ring_empty), FIELD(xsk_tx_invalid_descs),
+	FIELD(xsk_tx_ring_empty), FIELD(frames_total),	  FIELD(frames_free),	     FIELD(frames_kernel),
+	FIELD(frames_user),	 FIELD(frames_tx),
 };
 #undef FIELD
 const unsigned int ferryd_stat_nfields = sizeof(ferryd_stat_fields) / sizeof(ferryd_stat_fields[0]);
@@ -27,6 +29,11 @@ const unsigned int ferryd_stat_nfields = sizeof(ferryd_stat_fields) / sizeof(fer
 _Static_assert(sizeof(ferryd_stat_fields) / sizeof(ferryd_stat_fields[0]) * sizeof(uint64_t) ==
 		       sizeof(struct ferryd_stats),
 	       "ferryd_stat_fields must list every field of struct ferryd_stats");
+
+int ferryd_engine_free_id(struct ferryd_engine *e)
+{
+	return ferryd_svc_table_free_id(((struct ferryd_dp *)e)->table);
+}
 
 int ferryd_engine_check_frames(struct ferryd_engine *e)
 {
@@ -57,31 +64,31 @@ bool ferryd_stats_dst_ok(struct ferryd_stats *st, const struct ferryd_link_state
 	case FERRYD_DST_OK:
 		return true;
 	case FERRYD_DST_PORT0:
-		st->tx_to_port0++;
+		FERRYD_STAT_INC(st, tx_to_port0);
 		break;
 	case FERRYD_DST_UNSPEC:
-		st->tx_to_unspec++;
+		FERRYD_STAT_INC(st, tx_to_unspec);
 		break;
 	case FERRYD_DST_LOOPBACK:
-		st->tx_to_loopback++;
+		FERRYD_STAT_INC(st, tx_to_loopback);
 		break;
 	case FERRYD_DST_MULTICAST:
-		st->tx_to_multicast++;
+		FERRYD_STAT_INC(st, tx_to_multicast);
 		break;
 	case FERRYD_DST_BROADCAST:
-		st->tx_to_broadcast++;
+		FERRYD_STAT_INC(st, tx_to_broadcast);
 		break;
 	case FERRYD_DST_LOCAL:
-		st->tx_to_local++;
+		FERRYD_STAT_INC(st, tx_to_local);
 		break;
 	case FERRYD_DST_SELF:
-		st->tx_to_self++;
+		FERRYD_STAT_INC(st, tx_to_self);
 		break;
 	case FERRYD_DST_FAMILY:
-		st->tx_errors++;
+		FERRYD_STAT_INC(st, tx_errors);
 		break;
 	}
-	st->tx_dropped++;
+	FERRYD_STAT_INC(st, tx_dropped);
 	return false;
 }
 

@@ -24,6 +24,9 @@ enum ferryd_xdp_mode { FERRYD_XDP_NATIVE, FERRYD_XDP_SKB };
 enum ferryd_zero_copy { FERRYD_ZC_AUTO, FERRYD_ZC_ON, FERRYD_ZC_OFF };
 enum ferryd_handler { FERRYD_HANDLER_COUNT, FERRYD_HANDLER_ECHO };
 
+#define FERRYD_MAX_CPUS 256
+#define FERRYD_WORKERS_AUTO 0xffffffffu
+
 struct ferryd_service {
 	char name[32];
 	union ferry_sockaddr addr; /* port != 0; an any address (0.0.0.0, ::) is a wildcard */
@@ -48,6 +51,9 @@ struct ferryd_config {
 	bool busy_poll;
 	enum ferryd_handler handler;
 	char run_dir[108]; /* where the interface lock lives (owner.h) */
+	unsigned int workers;	      /* 1 (0 too): the control thread's; FERRYD_WORKERS_AUTO: one per queue, at most the CPUs */
+	unsigned int ncpus;	      /* --cpus: workers run on cpus[i % ncpus]; 0: wherever the kernel likes */
+	int cpus[FERRYD_MAX_CPUS];
 	struct ferryd_service services[FERRY_MAX_SERVICES];
 	unsigned int nservices;
 };
@@ -64,8 +70,10 @@ struct ferryd_stats {
 	uint64_t rx_fill_short; /* AF_XDP: refills that could not top the fill ring up (no free frame) */
 	uint64_t rx_via_socket; /* AF_XDP: the kernel delivered it on the service socket (fragments); in rx_packets too */
 	uint64_t tx_packets, tx_bytes;
-	uint64_t tx_no_frame;	/* AF_XDP: no free UMEM frame for a send */
-	uint64_t tx_ring_full;	/* AF_XDP: TX ring had no room */
+	uint64_t tx_no_frame;	/* AF_XDP: no free UMEM frame for a send: sent by the kernel instead */
+	uint64_t tx_ring_full;	/* AF_XDP: the TX ring had no room: the frame waited in the queue's backlog */
+	uint64_t tx_waited;	/* sockets: the socket took no more (EAGAIN/ENOBUFS): waited in its backlog */
+	uint64_t tx_backlog_full; /* dropped: the backlog it would have waited in was full */
 	uint64_t tx_neigh_miss; /* AF_XDP: next hop unresolved: queued, or sent by socket */
 	uint64_t tx_via_socket; /* AF_XDP: sent by the kernel instead (next hop unresolved, larger than a frame or the MTU) */
 	uint64_t tx_too_big;	/* refused as too big (EMSGSIZE) even by the kernel's path */
@@ -73,6 +81,8 @@ struct ferryd_stats {
 	/* Never sent, by the destination's kind (ferryd_dst_check(): nothing is reflected) */
 	uint64_t tx_to_port0, tx_to_unspec, tx_to_loopback, tx_to_multicast, tx_to_broadcast, tx_to_local, tx_to_self;
 	uint64_t tx_dropped;	/* datagrams given up on (every one also counted by reason above) */
+	uint64_t bad_desc;	/* AF_XDP: descriptors from the kernel naming frames it did not hold */
+	uint64_t mail_full;	/* messages to the control thread dropped, its mailbox full */
 	uint64_t kicks;		/* wake-up syscalls made (need_wakeup) */
 	uint64_t kick_errors;	/* wake-up syscalls that failed other than EAGAIN/EBUSY/ENOBUFS */
 	/* What the kernel counted on the AF_XDP sockets (XDP_STATISTICS), summed over queues */
@@ -81,6 +91,10 @@ struct ferryd_stats {
 	/* AF_XDP frame accounting: where every UMEM frame is now. The sum is frames_total. */
 	uint64_t frames_total, frames_free, frames_kernel, frames_user, frames_tx;
 };
+
+/* Counters have one writer (their worker) and readers on other threads: stores and loads are relaxed atomics. */
+#define FERRYD_STAT_ADD(st, field, n) __atomic_store_n(&(st)->field, (st)->field + (n), __ATOMIC_RELAXED)
+#define FERRYD_STAT_INC(st, field) FERRYD_STAT_ADD(st, field, 1)
 
 /* Every field of struct ferryd_stats by name, in declaration order: the one
  * list that printing (and later ferryctl, Prometheus) walks. */
@@ -120,7 +134,28 @@ struct ferryd_engine_ops {
 	/* Optional (NULL: no XDP program): its counters, out[FERRY_XDP_NCOUNTERS]
 	 * (ferryd_prog_counters()). 0 or -errno. */
 	int (*xdp_counters)(struct ferryd_engine *e, uint64_t *out);
+	/*
+	 * A service while the engine runs (control thread only): its sockets
+	 * opened on every worker, then steered by the XDP program. svc->id must
+	 * be an id no service of the engine has (ferryd_engine_free_id()); svc
+	 * must stay valid until removed. 0, or -errno with a reason in why; then
+	 * nothing of it is left.
+	 */
+	int (*add_service)(struct ferryd_engine *e, struct ferryd_service *svc, char *why, size_t whylen);
+	/*
+	 * Ends a service: no longer steered, no datagram of it delivered any
+	 * more, its sockets closed (its port is free) when this returns; frames
+	 * in flight go back to their queues, counted. 0 or -ENOENT.
+	 */
+	int (*remove_service)(struct ferryd_engine *e, struct ferryd_service *svc);
 };
+
+/* An id no service of e has now, or -ENOSPC. */
+int ferryd_engine_free_id(struct ferryd_engine *e);
+
+/* How many workers e runs; worker i's share of the counters (get_stats adds them all up). 0 or -ENOENT. */
+unsigned int ferryd_engine_workers(struct ferryd_engine *e);
+int ferryd_engine_worker_stats(struct ferryd_engine *e, unsigned int i, struct ferryd_stats *out);
 
 struct ferryd_engine {
 	const struct ferryd_engine_ops *ops;

@@ -11,8 +11,9 @@ static void account(struct ferryd_handler_ctx *ctx, struct ferry_iobuf **bufs, u
 
 	for (unsigned int i = 0; i < count; i++)
 		bytes += ferry_iobuf_length(bufs[i]);
-	ctx->datagrams += count;
-	ctx->bytes += bytes;
+	/* every worker runs the handlers: the totals are shared */
+	__atomic_add_fetch(&ctx->datagrams, count, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&ctx->bytes, bytes, __ATOMIC_RELAXED);
 }
 
 static void count_cb(void *user, struct ferry_iobuf **bufs, const union ferry_sockaddr *srcs, unsigned int count)
@@ -26,7 +27,7 @@ static void echo_cb(void *user, struct ferry_iobuf **bufs, const union ferry_soc
 {
 	struct ferryd_handler_slot *slot = user;
 	struct ferryd_handler_ctx *ctx = slot->ctx;
-	struct ferryd_engine *e = ctx->engine;
+	struct ferryd_engine *e = __atomic_load_n(&ctx->engine, __ATOMIC_ACQUIRE);
 	unsigned int sent;
 
 	account(ctx, bufs, count);
@@ -36,7 +37,7 @@ static void echo_cb(void *user, struct ferry_iobuf **bufs, const union ferry_soc
 	 * (and the engine's loop reuses it); what it refuses it counts by reason. */
 	sent = e->ops->send(e, slot->svc, bufs, srcs, count);
 	if (sent < count)
-		ctx->echo_short += count - sent;
+		__atomic_add_fetch(&ctx->echo_short, count - sent, __ATOMIC_RELAXED);
 }
 
 void ferryd_handlers_install(struct ferryd_handler_ctx *ctx, enum ferryd_handler kind, struct ferryd_service *svcs,
@@ -52,4 +53,9 @@ void ferryd_handlers_install(struct ferryd_handler_ctx *ctx, enum ferryd_handler
 		svcs[i].cb = cb;
 		svcs[i].user = &ctx->slots[i];
 	}
+}
+
+void ferryd_handlers_set_engine(struct ferryd_handler_ctx *ctx, struct ferryd_engine *e)
+{
+	__atomic_store_n(&ctx->engine, e, __ATOMIC_RELEASE);
 }

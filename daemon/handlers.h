@@ -20,10 +20,10 @@ struct ferryd_handler_slot {
 };
 
 struct ferryd_handler_ctx {
-	struct ferryd_engine *engine;
+	struct ferryd_engine *engine; /* ferryd_handlers_set_engine() */
 	enum ferryd_handler kind;
-	uint64_t datagrams, bytes; /* everything the handler saw */
-	uint64_t echo_short;	   /* echo: datagrams the engine did not accept (it counts why) */
+	uint64_t datagrams, bytes; /* everything the handler saw (atomic: every worker adds) */
+	uint64_t echo_short;	   /* echo: datagrams the engine did not accept (it counts why); atomic */
 	struct ferryd_handler_slot slots[FERRY_MAX_SERVICES];
 };
 
@@ -31,7 +31,15 @@ struct ferryd_handler_ctx {
  * Sets cb/user of svcs[0..nsvc) to the handler of the given kind with ctx
  * as its context. ctx must outlive the engine.
  */
+
 void ferryd_handlers_install(struct ferryd_handler_ctx *ctx, enum ferryd_handler kind, struct ferryd_service *svcs,
 			     unsigned int nsvc);
+
+/*
+ * Tells the handlers which engine to send through (NULL: none, they only
+ * count). Workers may be running their callbacks already: the pointer is
+ * published with a release store, read with an acquire load.
+ */
+void ferryd_handlers_set_engine(struct ferryd_handler_ctx *ctx, struct ferryd_engine *e);
 
 #endif

@@ -315,6 +315,18 @@ static void state_free(struct ferryd_link_state *s)
 	free(s);
 }
 
+const struct ferryd_link_state *ferryd_link_state_get(const struct ferryd_link_state *s)
+{
+	__atomic_add_fetch(&((struct ferryd_link_state *)s)->refs, 1, __ATOMIC_RELAXED);
+	return s;
+}
+
+void ferryd_link_state_put(const struct ferryd_link_state *s)
+{
+	if (s && __atomic_sub_fetch(&((struct ferryd_link_state *)s)->refs, 1, __ATOMIC_ACQ_REL) == 0)
+		state_free((struct ferryd_link_state *)s);
+}
+
 /*
  * A new view: the link from base (a copy of the current one, possibly
  * changed by a notification) or read again, and the addresses read again.
@@ -332,6 +344,7 @@ static int build(struct ferryd_iface *i, const struct ferryd_link_state *base, b
 		*s = *base;
 		memset(&s->addrs, 0, sizeof(s->addrs));
 	}
+	s->refs = 1;
 	s->ifindex = i->ifindex;
 	s->has4 = s->has6 = false;
 	if (i->ifindex && reread_link && !s->gone) {
@@ -386,7 +399,7 @@ static void publish(struct ferryd_iface *i, struct ferryd_link_state *s)
 	for (unsigned int k = 0; old && k < MAX_SUBS; k++)
 		if (i->subs[k].cb)
 			i->subs[k].cb(i->subs[k].user, old, s);
-	state_free(old);
+	ferryd_link_state_put(old);
 }
 
 int ferryd_iface_refresh(struct ferryd_iface *i)
@@ -544,7 +557,7 @@ void ferryd_iface_free(struct ferryd_iface *i)
 		mnl_socket_close(i->events);
 	if (i->query)
 		mnl_socket_close(i->query);
-	state_free(i->cur);
+	ferryd_link_state_put(i->cur);
 	free(i->buf);
 	free(i);
 }

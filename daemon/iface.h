@@ -34,8 +34,14 @@ struct ferryd_link_state {
 	struct in_addr addr4;  /* first global (else any) usable IPv4 address of the interface */
 	struct in6_addr addr6; /* first global (else any) usable IPv6 address of the interface */
 	struct ferryd_addrset addrs;
-	uint64_t seq; /* counts publications */
+	uint64_t seq;  /* counts publications */
+	uint32_t refs; /* atomic: the watch's own, and one per holder on another thread */
 };
+
+/* Another reference to a view (for a thread that keeps it while the watch moves on). Returns s. */
+const struct ferryd_link_state *ferryd_link_state_get(const struct ferryd_link_state *s);
+/* Drops a reference; the last frees the view. NULL is ignored. Any thread. */
+void ferryd_link_state_put(const struct ferryd_link_state *s);
 
 struct ferryd_iface;
 
@@ -54,7 +60,7 @@ typedef void (*ferryd_iface_cb)(void *user, const struct ferryd_link_state *old,
 int ferryd_iface_new(struct ferry_reactor *r, const char *ifname, struct ferryd_iface **out, char *why, size_t whylen);
 void ferryd_iface_free(struct ferryd_iface *i);
 
-/* The current view. Valid until control returns to the reactor (a callback may replace it). */
+/* The current view. Valid until control returns to the reactor (a callback may replace it); keep it longer with ferryd_link_state_get(). */
 const struct ferryd_link_state *ferryd_iface_state(const struct ferryd_iface *i);
 
 /* Adds a callback for changes (at most 8). 0 or -ENOSPC. */

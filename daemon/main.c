@@ -59,8 +59,9 @@ static void print_stats(struct ferryd *d, const char *what)
 	printf("%s mode=%s", what, d->engine->ops->name);
 	for (unsigned int i = 0; i < ferryd_stat_nfields; i++)
 		printf(" %s=%llu", ferryd_stat_fields[i].name, (unsigned long long)ferryd_stat_get(&s, i));
-	printf(" handler_datagrams=%llu handler_bytes=%llu", (unsigned long long)d->handler.datagrams,
-	       (unsigned long long)d->handler.bytes);
+	printf(" handler_datagrams=%llu handler_bytes=%llu",
+	       (unsigned long long)__atomic_load_n(&d->handler.datagrams, __ATOMIC_RELAXED),
+	       (unsigned long long)__atomic_load_n(&d->handler.bytes, __ATOMIC_RELAXED));
 	if (d->iface && ferryd_iface_state(d->iface)->ifindex) {
 		struct ferryd_iface_stats is;
 
@@ -70,6 +71,21 @@ static void print_stats(struct ferryd *d, const char *what)
 	}
 	print_xdp_counters(d->engine);
 	printf("\n");
+	/* each worker's share, when there are several: what it received and sent, where its frames are */
+	for (unsigned int i = 0; ferryd_engine_workers(d->engine) > 1 && i < ferryd_engine_workers(d->engine); i++) {
+		static const char *const keys[] = { "rx_packets", "rx_bytes", "tx_packets", "tx_bytes", "tx_dropped",
+						    "frames_total", "frames_free", "frames_kernel", "frames_user",
+						    "frames_tx" };
+
+		memset(&s, 0, sizeof(s));
+		ferryd_engine_worker_stats(d->engine, i, &s);
+		printf("worker %u", i);
+		for (unsigned int k = 0; k < ferryd_stat_nfields; k++)
+			for (size_t j = 0; j < sizeof(keys) / sizeof(keys[0]); j++)
+				if (!strcmp(ferryd_stat_fields[k].name, keys[j]))
+					printf(" %s=%llu", keys[j], (unsigned long long)ferryd_stat_get(&s, k));
+		printf("\n");
+	}
 	fflush(stdout);
 }
 
@@ -350,7 +366,7 @@ int main(int argc, char **argv)
 	ferryd_handlers_install(&d.handler, d.cfg.handler, d.cfg.services, d.cfg.nservices);
 	if (start_engine(&d))
 		goto out_iface;
-	d.handler.engine = d.engine;
+	ferryd_handlers_set_engine(&d.handler, d.engine);
 	ferryd_log(LOG_INFO, "%s", d.engine->describe);
 	if (d.cfg.ifname[0] && !ferryd_iface_state(d.iface)->running)
 		ferryd_log(LOG_WARNING, "%s is %s: serving once it comes up", d.cfg.ifname,
@@ -376,7 +392,7 @@ int main(int argc, char **argv)
 		ferryd_log(LOG_ERR, "frame accounting unbalanced after drain: some UMEM frame is lost or counted twice");
 		status = EXIT_FRAMES;
 	}
-	d.handler.engine = NULL;
+	ferryd_handlers_set_engine(&d.handler, NULL);
 	d.engine->ops->free(d.engine);
 	ferryd_log(LOG_INFO, "exiting");
 out_iface:

@@ -428,6 +428,23 @@ int ferryd_prog_add_service(struct ferryd_prog *p, const struct ferryd_service *
 	return 0;
 }
 
+int ferryd_prog_remove_service(struct ferryd_prog *p, const struct ferryd_service *svc)
+{
+	struct ferry_service_key key;
+	struct ferry_service_val old;
+
+	service_key(&svc->addr, &key);
+	if (bpf_map_lookup_elem(p->services_fd, &key, &old) || old.id != svc->id)
+		return -ENOENT;
+	if (bpf_map_delete_elem(p->services_fd, &key)) {
+		int err = -errno;
+
+		ferryd_log(LOG_ERR, "service %s: removing it from the XDP services map: %s", svc->name, strerror(-err));
+		return err;
+	}
+	return 0;
+}
+
 int ferryd_prog_set_socket(struct ferryd_prog *p, unsigned int queue, int xsk_fd)
 {
 	__u32 key = queue;

@@ -24,6 +24,9 @@ int ferryd_prog_attach(const char *ifname, enum ferryd_xdp_mode mode, struct fer
 /* Steers svc->addr to the AF_XDP sockets, tagged svc->id. 0 or -errno. */
 int ferryd_prog_add_service(struct ferryd_prog *p, const struct ferryd_service *svc);
 
+/* No longer steers svc->addr (it must be svc's). 0, -ENOENT or -errno. */
+int ferryd_prog_remove_service(struct ferryd_prog *p, const struct ferryd_service *svc);
+
 /* Registers (fd >= 0) or removes (fd < 0) the AF_XDP socket of a queue in the XSKMAP. */
 int ferryd_prog_set_socket(struct ferryd_prog *p, unsigned int queue, int xsk_fd);
 

@@ -15,6 +15,7 @@ struct ferryd_xdp_queue_stats {
 	uint64_t tx_completed; /* frames sent on this queue's TX ring whose completion came back */
 	uint32_t frames_total, frames_free, frames_kernel, frames_user, frames_tx;
 	bool zero_copy;
+	unsigned int worker; /* the worker that owns the queue */
 };
 
 /*

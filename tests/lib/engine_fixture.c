@@ -27,11 +27,16 @@ void ferry_test_need_af_xdp(void)
 
 void ferry_test_ns_up(struct ferry_testns *ns, bool *up, const char *needs)
 {
+	ferry_test_ns_up_queues(ns, up, needs, 1);
+}
+
+void ferry_test_ns_up_queues(struct ferry_testns *ns, bool *up, const char *needs, unsigned int nq)
+{
 	int err;
 
 	if (!ferry_test_is_root())
 		cr_skip_test("%s", needs);
-	err = ferry_testns_setup(ns);
+	err = ferry_testns_setup_queues(ns, nq);
 	if (err)
 		cr_skip_test("cannot create the test namespaces: %s", strerror(-err));
 	*up = true;
@@ -61,6 +66,7 @@ void ferry_test_engine_fx_host(struct ferry_test_engine_fx *fx, bool need_af_xdp
 	ferryd_config_defaults(&fx->cfg);
 	snprintf(fx->cfg.ifname, sizeof(fx->cfg.ifname), "%s", FERRY_TESTNS_HOST_IF);
 	fx->cfg.queues = 1;
+	fx->cfg.workers = 1; /* the test's own thread runs the engine */
 	fx->cfg.mode = FERRYD_MODE_XDP;
 	cr_assert_eq(ferryd_iface_new(fx->r, fx->cfg.ifname, &fx->iface, why, sizeof(why)), 0, "watching %s: %s",
 		     fx->cfg.ifname, why);

@@ -34,6 +34,9 @@ void ferry_test_need_af_xdp(void);
 /* Skips the test unless root ("needs" says for what), creates the namespaces (skips if it cannot), sets *up. */
 void ferry_test_ns_up(struct ferry_testns *ns, bool *up, const char *needs);
 
+/* The same with nq queues on each end of the veth pair. */
+void ferry_test_ns_up_queues(struct ferry_testns *ns, bool *up, const char *needs, unsigned int nq);
+
 /* Tears the namespaces down if *up, clears it. */
 void ferry_test_ns_down(struct ferry_testns *ns, bool *up);
 

@@ -104,6 +104,11 @@ static int open_ns(const char *name)
 
 int ferry_testns_setup(struct ferry_testns *ns)
 {
+	return ferry_testns_setup_queues(ns, 1);
+}
+
+int ferry_testns_setup_queues(struct ferry_testns *ns, unsigned int nq)
+{
 	static unsigned int seq;
 	char hm[32], pm[32];
 	int err = -EIO;
@@ -122,8 +127,9 @@ int ferry_testns_setup(struct ferry_testns *ns)
 	ns->up = true; /* from here on teardown has something to remove */
 	if (sh("ip netns add %s && ip netns add %s", ns->host, ns->peer))
 		goto fail;
-	if (sh("ip -n %s link add " FERRY_TESTNS_HOST_IF " type veth peer name " FERRY_TESTNS_PEER_IF " netns %s",
-	       ns->host, ns->peer))
+	if (sh("ip -n %s link add " FERRY_TESTNS_HOST_IF " numtxqueues %u numrxqueues %u type veth peer name "
+	       FERRY_TESTNS_PEER_IF " numtxqueues %u numrxqueues %u netns %s",
+	       ns->host, nq, nq, nq, nq, ns->peer))
 		goto fail;
 	if (sh("ip -n %1$s link set lo up && ip -n %2$s link set lo up && "
 	       "ip -n %1$s addr add " FERRY_TESTNS_HOST4 "/24 dev " FERRY_TESTNS_HOST_IF " && "

@@ -46,6 +46,9 @@ bool ferry_test_is_root(void);
  */
 int ferry_testns_setup(struct ferry_testns *ns);
 
+/* The same with nq TX and RX queues on each end of the veth pair (XPS and RSS of veth then spread flows). */
+int ferry_testns_setup_queues(struct ferry_testns *ns, unsigned int nq);
+
 /* Removes what setup made; safe to call twice and on a failed setup. */
 void ferry_testns_teardown(struct ferry_testns *ns);
 

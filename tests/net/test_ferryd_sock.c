@@ -48,6 +48,7 @@ static void setup(void)
 	base_watches = ferry_reactor_watches(r);
 	ferryd_config_defaults(&cfg);
 	cfg.mode = FERRYD_MODE_SOCKET;
+	cfg.workers = 1; /* the test's own thread runs the engine */
 }
 
 static void teardown(void)
@@ -326,7 +327,7 @@ Test(ferryd_sock, echo_handler_over_queues_and_families, .init = setup, .fini = 
 	add_service("e6", "[::1]:9302");
 	ferryd_handlers_install(&hctx, cfg.handler, cfg.services, cfg.nservices);
 	start();
-	hctx.engine = eng;
+	ferryd_handlers_set_engine(&hctx, eng);
 	fd4 = client(AF_INET);
 	fd6 = client(AF_INET6);
 	send_to(fd4, "127.0.0.1:9302", "four", 4);

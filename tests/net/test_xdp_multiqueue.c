@@ -91,43 +91,6 @@ static void make_payload(uint8_t *p, unsigned int flow, unsigned int round, size
 
 /* ---- the veth pair with queues ----------------------------------------------------------- */
 
-/*
- * Replaces the fixture's one-queue pair by one with nq TX and RX queues on
- * each side, same names, addresses and permanent neighbour entries.
- */
-static int mq_veth(unsigned int nq)
-{
-	const char *h = fx.ns.host, *p = fx.ns.peer;
-	int err;
-
-	err = ferry_testns_run(&fx.ns, FERRY_TESTNS_ROOT,
-			       "ip -n %1$s link del " FERRY_TESTNS_HOST_IF " && "
-			       "ip -n %1$s link add " FERRY_TESTNS_HOST_IF " numtxqueues %3$u numrxqueues %3$u type veth "
-			       "peer name " FERRY_TESTNS_PEER_IF " numtxqueues %3$u numrxqueues %3$u netns %2$s && "
-			       "ip -n %1$s addr add " FERRY_TESTNS_HOST4 "/24 dev " FERRY_TESTNS_HOST_IF " && "
-			       "ip -n %2$s addr add " FERRY_TESTNS_PEER4 "/24 dev " FERRY_TESTNS_PEER_IF " && "
-			       "ip -n %1$s addr add " FERRY_TESTNS_HOST6 "/64 dev " FERRY_TESTNS_HOST_IF " nodad && "
-			       "ip -n %2$s addr add " FERRY_TESTNS_PEER6 "/64 dev " FERRY_TESTNS_PEER_IF " nodad && "
-			       "ip -n %1$s link set " FERRY_TESTNS_HOST_IF " up && "
-			       "ip -n %2$s link set " FERRY_TESTNS_PEER_IF " up && "
-			       /* full UDP checksums from the peer's stack, as the fixture's veth has */
-			       "ip netns exec %2$s ethtool -K " FERRY_TESTNS_PEER_IF " tx off >/dev/null",
-			       h, p, nq);
-	if (err)
-		return err;
-	return ferry_testns_run(
-		&fx.ns, FERRY_TESTNS_ROOT,
-		"hm=$(ip netns exec %1$s cat /sys/class/net/" FERRY_TESTNS_HOST_IF "/address) && "
-		"pm=$(ip netns exec %2$s cat /sys/class/net/" FERRY_TESTNS_PEER_IF "/address) && "
-		"ip -n %1$s neigh replace " FERRY_TESTNS_PEER4 " lladdr $pm dev " FERRY_TESTNS_HOST_IF " nud permanent && "
-		"ip -n %1$s neigh replace " FERRY_TESTNS_PEER6 " lladdr $pm dev " FERRY_TESTNS_HOST_IF " nud permanent && "
-		"ip -n %2$s neigh replace " FERRY_TESTNS_HOST4 " lladdr $hm dev " FERRY_TESTNS_PEER_IF " nud permanent && "
-		"ip -n %2$s neigh replace " FERRY_TESTNS_HOST6 " lladdr $hm dev " FERRY_TESTNS_PEER_IF " nud permanent && "
-		"test $(ip netns exec %1$s sh -c \"ls -d /sys/class/net/" FERRY_TESTNS_HOST_IF "/queues/rx-*\" | wc -l) "
-		"-eq %3$u",
-		h, p, nq);
-}
-
 /* Maps every CPU of the peer to fp0's TX queue q (XPS): all flows leave on q, arrive on the host's RX queue q. */
 static int steer_peer_to(unsigned int nq, unsigned int q)
 {
@@ -159,8 +122,9 @@ static void setup_queues(unsigned int nq)
 	int err;
 
 	memset(&seen, 0, sizeof(seen));
-	ferry_test_engine_fx_ns(&fx);
-	err = mq_veth(nq);
+	ferry_test_ns_up_queues(&fx.ns, &fx.ns_up, "needs root for namespaces and AF_XDP", nq);
+	err = ferry_testns_run(&fx.ns, FERRY_TESTNS_HOST,
+			       "test $(ls -d /sys/class/net/" FERRY_TESTNS_HOST_IF "/queues/rx-* | wc -l) -eq %u", nq);
 	cr_assert_eq(err, 0, "expected a veth pair with %u queues a side (exit status %d)", nq, err);
 	ferry_test_engine_fx_host(&fx, false);
 	fx.cfg.frames = 1024;

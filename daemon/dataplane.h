@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The data path as a whole, run from the control thread: the XDP program and
+ * what it is told, the next-hop resolver and the answers it publishes, the
+ * services, and the workers, which it reaches through their mailboxes. It is
+ * what struct ferryd_engine (ferryd.h) is, in xdp and in socket mode.
+ */
+#ifndef FERRYD_DATAPLANE_H
+#define FERRYD_DATAPLANE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ferryd.h"
+#include "iface.h"
+#include "neigh.h"
+#include "nexthop.h"
+#include "service.h"
+
+struct ferryd_worker;
+struct ferryd_prog;
+
+/* What the control thread knows of one worker's answers. */
+struct ferryd_dp_peer {
+	uint64_t acked;	 /* the last command answered */
+	int err;	 /* its answer */
+	char why[40];
+	struct ferry_watch *out_watch; /* the worker's mailbox to us */
+};
+
+struct ferryd_dp {
+	struct ferryd_engine e; /* first: the engine pointer is this */
+	bool xdp;
+	struct ferryd_config cfg; /* a copy: what workers and queues are made with */
+	struct ferry_reactor *r;  /* the control thread's */
+	struct ferryd_iface *iface;
+	bool subscribed;
+	struct ferryd_prog *prog;	  /* xdp mode */
+	struct ferryd_neigh *neigh;	  /* xdp mode: the resolver, on the control thread */
+	struct ferryd_nexthops nh;	  /* what it publishes for the workers */
+	struct ferryd_svc_table *table;	  /* the services now (our reference) */
+	uint64_t svc_gen;
+	struct ferryd_worker *w;	  /* nw workers */
+	unsigned int nw;
+	struct ferryd_dp_peer *peer;	  /* one per worker */
+	uint64_t seq;			  /* commands sent */
+	uint64_t not_on_worker;		  /* sends and releases from a thread that runs no worker of ours */
+	bool ready; /* every worker started */
+	bool drained;
+	char zc_note[128];
+};
+
+/* How many of a service's sockets worker wid opens. */
+unsigned int ferryd_dp_sockets(const struct ferryd_dp *dp, unsigned int wid);
+
+#endif
