@@ -80,6 +80,11 @@ function target(name, value, limit, le, unit, machine,   ok) {
 END {
 	sy = GLOBAL["sys"]; pa = GLOBAL["param"]; tm = GLOBAL["time"]
 	FLOOR = "xdp_count"; BASE = "recvmmsg_rx"
+	# receivers on the 2-queue pair (fed on both queues) have a floor of their own
+	FLOOR2 = V[pa, "floor_2q"]
+	n2 = split(V[pa, "receivers_2q"], L2, " ")
+	for (k = 1; k <= n2; k++) TWOQ[L2[k]] = 1
+	W1 = "ferryd_xdp_1w"; W2 = "ferryd_xdp_2w"
 
 	# ---- (a) CPU per packet ----
 	for (i = 1; i <= N; i++) {
@@ -96,7 +101,7 @@ END {
 	for (i = 1; i <= N; i++) {
 		if (FIG[i] != "a" || !HAVE[i]) continue
 		r = REP[i]; w = WHO[i]; x = ""
-		fl = ia(r, FLOOR); ba = ia(r, BASE)
+		fl = ia(r, floor_of(w)); ba = ia(r, BASE)
 		put("a_ns_" w, NS[i]); put("a_pns_" w, PNS[i]); x = x ",\"busy_ns_per_pkt\":" jnum(NS[i]) ",\"proc_ns_per_pkt\":" jnum(PNS[i])
 		if (DPCT[i] != "") { put("a_dpct_" w, DPCT[i]); x = x ",\"delivered_pct\":" jnum(DPCT[i]) }
 		if (fl && HAVE[fl]) {
@@ -106,6 +111,12 @@ END {
 		if (ba && HAVE[ba]) {
 			put("a_rtot_" w, NS[i] / NS[ba]); x = x ",\"busy_vs_" BASE "\":" jnum(NS[i] / NS[ba])
 			if (PNS[ba] > 0) { put("a_rproc_" w, PNS[i] / PNS[ba]); x = x ",\"proc_vs_" BASE "\":" jnum(PNS[i] / PNS[ba]) }
+		}
+		# with several workers: the smallest worker's share of the datagrams
+		if (V[i, "workers_rx"] != "") {
+			nw = split(V[i, "workers_rx"], WR, ","); tot = 0; mn = ""
+			for (k = 1; k <= nw; k++) { tot += WR[k]; if (mn == "" || WR[k] + 0 < mn) mn = WR[k] + 0 }
+			if (tot > 0) { put("a_wmin_" w, 100 * mn / tot); x = x ",\"smallest_worker_pct\":" jnum(100 * mn / tot) }
 		}
 		AX[i] = x
 	}
@@ -117,12 +128,19 @@ END {
 			put("a_rmargin_" w, MARGIN[i] / MARGIN[ba]); AX[i] = AX[i] ",\"margin_vs_" BASE "\":" jnum(MARGIN[i] / MARGIN[ba])
 		}
 		# the issue's targets pair each ferryd mode with its bare counterpart
-		if (w == "ferryd_xdp" && rx && HAVEM[rx] && MARGIN[rx] > 0)
+		if (w == W1 && rx && HAVEM[rx] && MARGIN[rx] > 0)
 			put("t_xdp", MARGIN[i] / MARGIN[rx])
 		if (w == "ferryd_socket" && ba && HAVEM[ba] && MARGIN[ba] > 0)
 			put("t_sock", MARGIN[i] / MARGIN[ba])
-		if (w == "ferryd_xdp" && rx && PNS[rx] > 0)
+		if (w == W1 && rx && PNS[rx] > 0)
 			put("t_xdp_own", PNS[i] / PNS[rx])
+		# ferryd with 2 workers against 1 worker, same repetition (issue 12)
+		o1 = ia(r, W1)
+		if (w == W2 && o1 && HAVEM[o1]) {
+			put("w21_busy", NS[i] / NS[o1])
+			if (MARGIN[o1] > 0) put("w21_margin", MARGIN[i] / MARGIN[o1])
+			if (PNS[o1] > 0) put("w21_own", PNS[i] / PNS[o1])
+		}
 	}
 
 	# ---- (b) at the ceiling ----
@@ -140,7 +158,7 @@ END {
 	}
 	for (i = 1; i <= N; i++) {
 		if (FIG[i] != "b" || !(i in BPPS)) continue
-		c = ((REP[i], SIZE[i], FLOOR) in IB) ? IB[REP[i], SIZE[i], FLOOR] : 0
+		c = ((REP[i], SIZE[i], floor_of(WHO[i])) in IB) ? IB[REP[i], SIZE[i], floor_of(WHO[i])] : 0
 		if (c && BPPS[c] > 0) { put("b_ceil_" WHO[i] "_" SIZE[i], 100 * BPPS[i] / BPPS[c]); BX[i] = BX[i] ",\"of_ceiling_pct\":" jnum(100 * BPPS[i] / BPPS[c]) }
 	}
 
@@ -181,7 +199,9 @@ END {
 		printf "\n(a) CPU per packet at %s pps offered (xdpgen), %s-byte payloads, %s x %s packets; min / median over repetitions\n",
 			V[pa, "rate_a"], V[pa, "size_a"], MAXREP["a"], V[pa, "count_a"]
 		printf "    busy = machine-wide (user+nice+system+irq+softirq); margin = busy - %s's busy, same repetition;\n", FLOOR
-		printf "    own = the receiver process's CPU time (utime+stime); ratio = to %s in the same repetition\n", BASE
+		if (n2)
+			printf "    *_2q, *_2w: on a 2-queue veth, one xdpgen per queue at half the rate; margin over %s\n", FLOOR2
+		printf "    own = the receiver process's CPU time (utime+stime, all threads); ratio = to %s in the same repetition\n", BASE
 		if (V[sy, "background_busy_pct"] > 10)
 			printf "    (the machine was %s%% busy before the run: machine-wide figures are noisy)\n", V[sy, "background_busy_pct"]
 		printf "%-15s %8s %15s %15s %13s %13s %13s\n", "receiver", "deliv %", "busy ns/pkt", "margin ns/pkt", "margin ratio", "own ns/pkt", "own ratio"
@@ -190,6 +210,15 @@ END {
 			printf "%-15s %8s %15s %15s %13s %13s %13s\n", w, fmt(smin("a_dpct_" w), "%.2f"),
 				pair("a_ns_" w, "%.0f"), pair("a_margin_" w, "%.0f"), pair("a_rmargin_" w, "%.2f"),
 				pair("a_pns_" w, "%.0f"), pair("a_rproc_" w, "%.2f")
+		}
+		if (SN["w21_busy"])
+			printf "%s / %s, medians of per-repetition ratios: busy %s, margin %s, own %s\n", W2, W1,
+				fmt(smed("w21_busy"), "%.2f"), fmt(smed("w21_margin"), "%.2f"), fmt(smed("w21_own"), "%.2f")
+		for (k = 1; k <= NW["a"]; k++) {
+			w = WHO_OF["a", k]
+			if (SN["a_wmin_" w])
+				printf "%s: the smallest worker's share of the datagrams, min / median: %.1f%% / %.1f%%\n", w,
+					smin("a_wmin_" w), smed("a_wmin_" w)
 		}
 	}
 
@@ -236,7 +265,8 @@ END {
 	target("ferryd xdp / rxdrop, own CPU (misses the softirq copy)", smed("t_xdp_own"), 1.1, 1, "", 0)
 	target("ferryd socket / recvmmsg_rx, margin over the floor (machine-wide)", smed("t_sock"), 1.1, 1, "", 1)
 	target("ferryd socket / recvmmsg_rx, own CPU", smed("a_rproc_ferryd_socket"), 1.1, 1, "", 0)
-	target("ferryd xdp delivered at the ceiling, % of offered (worst)", lossmin("ferryd_xdp"), 99.9, 0, "", 0)
+	target("ferryd xdp delivered at the ceiling, % of offered (worst)", lossmin(W1), 99.9, 0, "", 0)
+	target("ferryd xdp 2 workers delivered at the ceiling, % offered (worst)", lossmin(W2), 99.9, 0, "", 0)
 	target("ferryd socket delivered at the ceiling, % of offered (worst)", lossmin("ferryd_socket"), 99, 0, "", 0)
 	target("ferry_udp_recvmmsg_loop, instructions per datagram", ("ferry" in IRD) ? IRD["ferry"] : "", 40, 1, "", 0)
 	printf "  not measurable yet: ferryd -> client (<= 1.0x recvmmsg_rx), hand-off (<= 1.2x count),\n"
@@ -267,8 +297,12 @@ END {
 	}
 	printf "}\n" > json
 
-	printf ",\"cpu_per_packet\":{\"rate_pps\":%s,\"size\":%s,\"count\":%s,\"generator\":\"xdpgen\",\"floor\":\"%s\",\"baseline\":\"%s\",\"receivers\":{",
+	printf ",\"cpu_per_packet\":{\"rate_pps\":%s,\"size\":%s,\"count\":%s,\"generator\":\"xdpgen\",\"floor\":\"%s\",\"baseline\":\"%s\"",
 		jval(V[pa, "rate_a"]), jval(V[pa, "size_a"]), jval(V[pa, "count_a"]), FLOOR, BASE > json
+	printf ",\"two_queues\":{\"generator\":\"one xdpgen per queue, half the rate each\",\"floor\":%s,\"receivers\":[", jstr(FLOOR2) > json
+	for (k = 1; k <= n2; k++) printf "%s%s", (k > 1 ? "," : ""), jstr(L2[k]) > json
+	printf "]},\"workers_2_vs_1\":{\"busy\":%s,\"margin\":%s,\"own\":%s},\"receivers\":{",
+		jseries("w21_busy"), jseries("w21_margin"), jseries("w21_own") > json
 	for (k = 1; k <= NW["a"]; k++) {
 		w = WHO_OF["a", k]
 		printf "%s%s:{\"busy_ns_per_pkt\":%s,\"margin_ns_per_pkt\":%s,\"margin_vs_%s\":%s,\"busy_vs_%s\":%s,\"proc_ns_per_pkt\":%s,\"proc_vs_%s\":%s,\"delivered_pct\":%s,\"reps\":[",
@@ -278,7 +312,7 @@ END {
 		for (r = 1; r <= MAXREP["a"]; r++) if ((r, w) in IA) { i = IA[r, w]; printf "%s%s", sep, jrecord(i, AX[i]) > json; sep = "," }
 		printf "]}" > json
 	}
-	printf "},\"pending\":[\"ferryd_xdp_2w\",\"ferryd_xdp_busypoll\",\"ferryd_client_copy\",\"ferryd_client_zc\",\"ferryd_4clients\"]}\n" > json
+	printf "},\"pending\":[\"ferryd_xdp_busypoll\",\"ferryd_client_copy\",\"ferryd_client_zc\",\"ferryd_4clients\"]}\n" > json
 
 	printf ",\"ceiling_loss\":{\"generator\":\"xdpgen unpaced\",\"duration_s\":%s,\"receivers\":{", jval(V[pa, "b_s"]) > json
 	for (k = 1; k <= NW["b"]; k++) {
@@ -329,6 +363,7 @@ function statf(line, key,   n, i, f) {
 	return 0
 }
 function ia(r, w) { return ((r, w) in IA) ? IA[r, w] : 0 }
+function floor_of(w) { return (w in TWOQ) && FLOOR2 != "" ? FLOOR2 : FLOOR }
 function ceilpps(i) { return num(V[i, "gen_s"]) > 0 ? num(V[i, "delivered"]) / num(V[i, "gen_s"]) : 0 }
 function vsbare(w) { return ("bare" in IRD) && IRD["bare"] > 0 && (w in IRD) ? sprintf("%.2f", IRD[w] / IRD["bare"]) : "-" }
 function dname(w) {

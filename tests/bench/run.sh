@@ -62,9 +62,12 @@ B_SIZES="18 1472"
 RX_MAX=120		# no receiver runs longer than this, whatever happens to the script
 
 # ---- namespaces ------------------------------------------------------------------
-H=ferryb-$$-host	# the receivers: fh0, 198.18.0.1, 2001:2::1, CPU 1
-P=ferryb-$$-peer	# the generators: fp0, 198.18.0.2, 2001:2::2, CPU 0
+H=ferryb-$$-host	# the receivers: fh0, 198.18.0.1, 2001:2::1 (fh1: 198.18.1.1, 2001:2:0:1::1), CPU 1
+P=ferryb-$$-peer	# the generators: fp0, 198.18.0.2, 2001:2::2 (fp1: 198.18.1.2, 2001:2:0:1::2), CPU 0
 H4=198.18.0.1 P4=198.18.0.2 H6=2001:2::1 P6=2001:2::2
+# The 2-queue pair fh1 <-> fp1, only for the receivers that spread over queues and
+# their floor (ON_2Q); every other receiver runs on fh0 <-> fp0 (one queue) as before.
+H4Q=198.18.1.1 P4Q=198.18.1.2 H6Q=2001:2:0:1::1 P6Q=2001:2:0:1::2
 PORT=9000
 T=$(mktemp -d /tmp/ferry-bench.XXXXXX)
 RES=$T/results.tsv	# one line per measurement: fig rep who size key=value...
@@ -100,22 +103,33 @@ sweep() {
 	done
 }
 
+# A veth pair between the namespaces, with addresses and static neighbours; prints the
+# host side's MAC. queues > 1: that many RX and TX queues on both sides (on veth, a
+# frame sent on the peer's TX queue q arrives on the host's RX queue q).
+mkpair() { # host-if peer-if queues host4 peer4 host6 peer6
+	local hi=$1 pi=$2 q=$3 h4=$4 p4=$5 h6=$6 p6=$7 hq=() pq=() hmac pmac
+	[ "$q" -gt 1 ] && hq=(numtxqueues "$q" numrxqueues "$q") && pq=("${hq[@]}")
+	ip -n "$H" link add "$hi" "${hq[@]}" type veth peer name "$pi" netns "$P" "${pq[@]}" &&
+		ip -n "$H" addr add "$h4/24" dev "$hi" && ip -n "$P" addr add "$p4/24" dev "$pi" &&
+		ip -n "$H" addr add "$h6/64" dev "$hi" nodad && ip -n "$P" addr add "$p6/64" dev "$pi" nodad &&
+		ip -n "$H" link set "$hi" up && ip -n "$P" link set "$pi" up || return 1
+	hmac=$(ip netns exec "$H" cat "/sys/class/net/$hi/address") &&
+		pmac=$(ip netns exec "$P" cat "/sys/class/net/$pi/address") || return 1
+	# static neighbours: no resolution in any measurement
+	ip -n "$H" neigh replace "$p4" lladdr "$pmac" dev "$hi" nud permanent &&
+		ip -n "$P" neigh replace "$h4" lladdr "$hmac" dev "$pi" nud permanent &&
+		ip -n "$H" neigh replace "$p6" lladdr "$pmac" dev "$hi" nud permanent &&
+		ip -n "$P" neigh replace "$h6" lladdr "$hmac" dev "$pi" nud permanent || return 1
+	# the peer's stack completes UDP checksums itself, as a NIC's sender would
+	ip netns exec "$P" "$BB/txcsum_off" "$pi" >/dev/null || return 1
+	echo "$hmac"
+}
+
 setup() {
 	ip netns add "$H" && ip netns add "$P" &&
-		ip -n "$H" link add fh0 type veth peer name fp0 netns "$P" &&
-		ip -n "$H" link set lo up && ip -n "$P" link set lo up &&
-		ip -n "$H" addr add $H4/24 dev fh0 && ip -n "$P" addr add $P4/24 dev fp0 &&
-		ip -n "$H" addr add $H6/64 dev fh0 nodad && ip -n "$P" addr add $P6/64 dev fp0 nodad &&
-		ip -n "$H" link set fh0 up && ip -n "$P" link set fp0 up || return 1
-	HMAC=$(ip netns exec "$H" cat /sys/class/net/fh0/address) &&
-		PMAC=$(ip netns exec "$P" cat /sys/class/net/fp0/address) || return 1
-	# static neighbours: no resolution in any measurement
-	ip -n "$H" neigh replace $P4 lladdr "$PMAC" dev fh0 nud permanent &&
-		ip -n "$P" neigh replace $H4 lladdr "$HMAC" dev fp0 nud permanent &&
-		ip -n "$H" neigh replace $P6 lladdr "$PMAC" dev fh0 nud permanent &&
-		ip -n "$P" neigh replace $H6 lladdr "$HMAC" dev fp0 nud permanent || return 1
-	# the peer's stack completes UDP checksums itself, as a NIC's sender would
-	ip netns exec "$P" "$BB/txcsum_off" fp0 >/dev/null
+		ip -n "$H" link set lo up && ip -n "$P" link set lo up || return 1
+	HMAC=$(mkpair fh0 fp0 1 $H4 $P4 $H6 $P6) &&
+		HMAC2Q=$(mkpair fh1 fp1 2 $H4Q $P4Q $H6Q $P6Q)
 }
 
 # ---- recording ---------------------------------------------------------------------
@@ -148,6 +162,24 @@ sget() { # file key
 	grep '^stats ' "$1" 2>/dev/null | tail -n 1 | tr ' ' '\n' | sed -n "s/^$2=//p"
 }
 
+# rx_packets of each worker ("worker N rx_packets=..." after the last stats line), comma-separated.
+worker_rx() { # file
+	awk '/^stats / {s = ""} /^worker / {for (i = 3; i <= NF; i++) if ($i ~ /^rx_packets=/)
+		s = s (s == "" ? "" : ",") substr($i, 12)} END {print s}' "$1" 2>/dev/null
+}
+
+# What to record of a ferryd beyond its count: the stats line; with several workers
+# each one's share, and a failure unless every worker received. Sets EXTRA.
+ferryd_extra() { # who out-file step-name
+	local wrx n
+	EXTRA=("ferryd_stats=$(grep '^stats ' "$2" | tail -n 1)")
+	case $1 in *_2w) n=2 ;; *) return 0 ;; esac
+	wrx=$(worker_rx "$2")
+	EXTRA+=("workers_rx=$wrx")
+	[ "$(echo "$wrx" | awk -F, '{for (i = 1; i <= NF; i++) if ($i + 0 > 0) k++} END {print (k == NF ? k : -1)}')" = $n ] ||
+		fail "$3" "expected $n workers that each received; rx_packets per worker: '$wrx'" "$2"
+}
+
 # Machine-wide /proc/stat: user nice system idle iowait irq softirq steal (ticks).
 cpu_ticks() {
 	awk '/^cpu / {print $2, $3, $4, $5, $6, $7, $8, $9; exit}' /proc/stat
@@ -163,20 +195,24 @@ proc_ticks() {
 
 # ---- receivers ---------------------------------------------------------------------
 # The receivers of figures (a) and (b), in the order of each repetition.
-RECEIVERS="xdp_count rxdrop recvmmsg_rx ferryd_xdp ferryd_socket"
+RECEIVERS="xdp_count xdp_count_2q rxdrop recvmmsg_rx ferryd_xdp_1w ferryd_xdp_2w ferryd_socket"
+# Those on the 2-queue pair fh1, fed on both queues (feed); xdp_count_2q is their floor.
+ON_2Q="xdp_count_2q ferryd_xdp_2w"
+FLOOR_2Q=xdp_count_2q
 # Joining here once they exist:
-#   ferryd_xdp_2w        ferryd --mode xdp --handler count with 2 workers
 #   ferryd_xdp_busypoll  the same with --busy-poll, and every receiver again busy-polling
 #   ferryd_client_copy   ferryd -> one libferry client, copy hand-off over the shm rings
 #   ferryd_client_zc     the same, zero-copy hand-off
 #   ferryd_4clients      ferryd -> four libferry clients
 # Each needs a case in rx_cmd (its command line) and in rx_count (where it reports
-# what it received); the figures, ratios and JSON pick it up from RECEIVERS.
+# what it received); the figures, ratios and JSON pick it up from RECEIVERS (and
+# ON_2Q, if it spreads over queues).
 
 rx_cmd() { # who [handler]
 	local h=${2:-count}
 	case $1 in
 	xdp_count) echo "$BB/xdp_count -i fh0 --duration $RX_MAX" ;;
+	xdp_count_2q) echo "$BB/xdp_count -i fh1 --duration $RX_MAX" ;;
 	rxdrop) echo "$BB/rxdrop -i fh0 --duration $RX_MAX" ;;
 	recvmmsg_rx) echo "$BB/recvmmsg_rx --bind $H4:$PORT --duration $RX_MAX" ;;
 	recvmmsg_rx6) echo "$BB/recvmmsg_rx --bind [$H6]:$PORT --duration $RX_MAX" ;;
@@ -184,6 +220,14 @@ rx_cmd() { # who [handler]
 	ferryd_xdp | ferryd_socket)
 		echo "$FERRYD --interface fh0 --mode ${1#ferryd_} --handler $h" \
 			"--service bench4=$H4:$PORT --service bench6=[$H6]:$PORT" ;;
+	ferryd_xdp_1w)
+		echo "$FERRYD --interface fh0 --mode xdp --handler $h --queues 1 --workers 1" \
+			"--service bench4=$H4:$PORT --service bench6=[$H6]:$PORT" ;;
+	# both workers on the one CPU every receiver gets (rx_start): what the threads
+	# cost, not what a second core would give (CPU 0 is the generators' and veth's)
+	ferryd_xdp_2w)
+		echo "$FERRYD --interface fh1 --mode xdp --handler $h --queues 2 --workers 2" \
+			"--service bench4=$H4Q:$PORT --service bench6=[$H6Q]:$PORT" ;;
 	*) return 1 ;;
 	esac
 }
@@ -237,6 +281,35 @@ xdpgen() { # json-file args...
 	local out=$1
 	shift
 	ip netns exec "$P" taskset -c 0 "$BB/xdpgen" -i fp0 --dst-mac "$HMAC" "$@" >"$out" 2>"$out.err"
+}
+
+# The offered load of a figure for receiver who: xdpgen into the pair the receiver is
+# on. On the 2-queue pair, one xdpgen per queue (both on CPU 0), each with half the
+# rate and count and its own source port; the JSON file then gets one line with
+# their sums (sent, driver_drops) and the longer duration. rate 0 = unpaced,
+# count 0 = no count.
+feed() { # who json-file size rate count duration
+	local who=$1 out=$2 size=$3 rate=$4 count=$5 dur=$6 q r c rc=0 pids=() a=()
+	case " $ON_2Q " in *" $who "*) ;; *)
+		[ "$rate" != 0 ] && a+=(--rate "$rate")
+		[ "$count" != 0 ] && a+=(--count "$count")
+		xdpgen "$out" --src $P4:9001 --dst $H4:$PORT --size "$size" "${a[@]}" --duration "$dur"
+		return ;;
+	esac
+	for q in 0 1; do
+		r=$((q ? rate - rate / 2 : rate / 2)) c=$((q ? count - count / 2 : count / 2))
+		ip netns exec "$P" taskset -c 0 "$BB/xdpgen" -i fp1 --dst-mac "$HMAC2Q" --queue $q \
+			--src $P4Q:$((9001 + q)) --dst $H4Q:$PORT --size "$size" --rate "$r" --count "$c" --duration "$dur" \
+			>"$out.q$q" 2>"$out.q$q.err" &
+		pids+=($!)
+	done
+	for q in 0 1; do wait "${pids[$q]}" || rc=1; done
+	cat "$out.q0.err" "$out.q1.err" >"$out.err"
+	printf '{"prog":"xdpgen","queues":2,"sent":%d,"sent_q0":%d,"sent_q1":%d,"driver_drops":%d,"duration_s":%s}\n' \
+		$(($(jnum "$out.q0" sent) + $(jnum "$out.q1" sent))) "$(jnum "$out.q0" sent)" "$(jnum "$out.q1" sent)" \
+		$(($(jnum "$out.q0" driver_drops) + $(jnum "$out.q1" driver_drops))) \
+		"$(awk -v a="$(jnum "$out.q0" duration_s)" -v b="$(jnum "$out.q1" duration_s)" 'BEGIN {print (a > b ? a : b)}')" >"$out"
+	return $rc
 }
 
 gen_in_peer() { # json-file program args...
@@ -313,7 +386,7 @@ step_ceiling() {
 # Figure (a): CPU per packet at RATE_A. Machine-wide busy time over the run and the
 # receiver's own CPU time; receivers interleaved within each repetition.
 step_cpu() {
-	local rep who l s0 s1 p0 p1 t0 t1 u0 u1 sent got rc extra hz
+	local rep who l s0 s1 p0 p1 t0 t1 u0 u1 sent got rc hz
 	hz=$(getconf CLK_TCK)
 	for rep in $(seq "$REPS"); do
 		for who in $RECEIVERS; do
@@ -321,21 +394,20 @@ step_cpu() {
 			rx_start "$who" "$l.rx" || { fail "cpu $who #$rep" "did not start" "$l.rx.err"; continue; }
 			sleep 0.3 # settle: start-up work is not what we measure
 			u0=$(udp_counters) s0=$(cpu_ticks) p0=$(proc_ticks "$RX_PID") t0=$(date +%s%N)
-			xdpgen "$l.gen" --src $P4:9001 --dst $H4:$PORT --size $SIZE_A --rate $RATE_A --count $COUNT_A \
-				--duration $((COUNT_A / RATE_A * 2 + 5))
+			feed "$who" "$l.gen" $SIZE_A $RATE_A $COUNT_A $((COUNT_A / RATE_A * 2 + 5))
 			rc=$?
 			sleep 0.2 # what is queued drains
 			s1=$(cpu_ticks) p1=$(proc_ticks "$RX_PID") t1=$(date +%s%N) u1=$(udp_counters)
 			rx_stop "$l.rx" || fail "cpu $who #$rep" "receiver did not stop cleanly" "$l.rx.err"
 			[ $rc = 0 ] || fail "cpu $who #$rep" "xdpgen failed" "$l.gen.err"
 			sent=$(jget "$l.gen" sent) got=$(rx_count "$who" "$l.rx.out")
-			extra=()
-			case $who in ferryd_*) extra=("ferryd_stats=$(grep '^stats ' "$l.rx.out" | tail -n 1)") ;; esac
+			EXTRA=()
+			case $who in ferryd_*) ferryd_extra "$who" "$l.rx.out" "cpu $who #$rep" ;; esac
 			record a "$rep" "$who" $SIZE_A "sent=${sent:-0}" "delivered=${got:-0}" "hz=$hz" \
 				"wall_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", (b - a) / 1e9}')" \
 				"$(echo "$s0 $s1" | awk '{printf "user=%d\tnice=%d\tsystem=%d\tidle=%d\tiowait=%d\tirq=%d\tsoftirq=%d\tsteal=%d",
 					$9-$1, $10-$2, $11-$3, $12-$4, $13-$5, $14-$6, $15-$7, $16-$8}')" \
-				"proc_ticks=$((p1 - p0))" "$(udp_delta "$u0" "$u1")" "${extra[@]}"
+				"proc_ticks=$((p1 - p0))" "$(udp_delta "$u0" "$u1")" "${EXTRA[@]}"
 			[ -n "$got" ] && [ "$got" -gt 0 ] || fail "cpu $who #$rep" "nothing delivered" "$l.rx.err"
 		done
 	done
@@ -343,28 +415,28 @@ step_cpu() {
 
 # Figure (b): delivered rate and loss at the ceiling (xdpgen unpaced).
 step_ceiling_loss() {
-	local rep size who l sent got extra u0 u1
+	local rep size who l sent got u0 u1
 	for rep in $(seq $B_REPS); do
 		for size in $B_SIZES; do
 			for who in $RECEIVERS; do
 				l=$T/b.$rep.$size.$who
 				rx_start "$who" "$l.rx" || { fail "ceiling $who $size #$rep" "did not start" "$l.rx.err"; continue; }
 				u0=$(udp_counters)
-				xdpgen "$l.gen" --src $P4:9001 --dst $H4:$PORT --size "$size" --duration $B_S ||
+				feed "$who" "$l.gen" "$size" 0 0 $B_S ||
 					fail "ceiling $who $size #$rep" "xdpgen failed" "$l.gen.err"
 				sleep 0.3
 				u1=$(udp_counters)
 				rx_stop "$l.rx" || fail "ceiling $who $size #$rep" "receiver did not stop cleanly" "$l.rx.err"
 				sent=$(jget "$l.gen" sent) got=$(rx_count "$who" "$l.rx.out")
-				extra=()
+				EXTRA=()
 				case $who in
-				ferryd_*) extra=("ferryd_stats=$(grep '^stats ' "$l.rx.out" | tail -n 1)") ;;
-				rxdrop) extra=("rx_dropped=$(jget "$l.rx.out" rx_dropped)" "rx_ring_full=$(jget "$l.rx.out" rx_ring_full)"
+				ferryd_*) ferryd_extra "$who" "$l.rx.out" "ceiling $who $size #$rep" ;;
+				rxdrop) EXTRA=("rx_dropped=$(jget "$l.rx.out" rx_dropped)" "rx_ring_full=$(jget "$l.rx.out" rx_ring_full)"
 					"rx_fill_ring_empty=$(jget "$l.rx.out" rx_fill_ring_empty)") ;;
 				esac
 				record b "$rep" "$who" "$size" "sent=${sent:-0}" "delivered=${got:-0}" \
 					"gen_s=$(jget "$l.gen" duration_s)" "driver_drops=$(jget "$l.gen" driver_drops)" \
-					"$(udp_delta "$u0" "$u1")" "${extra[@]}"
+					"$(udp_delta "$u0" "$u1")" "${EXTRA[@]}"
 				[ -n "$got" ] && [ "$got" -gt 0 ] || fail "ceiling $who $size #$rep" "nothing delivered" "$l.rx.err"
 			done
 		done
@@ -418,17 +490,20 @@ step_instructions() {
 }
 
 system_facts() {
-	local model ferryd_desc rxbind
+	local model ferryd_desc ferryd_desc2 rxbind
 	model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
-	ferryd_desc=$(grep -h 'AF_XDP on fh0' "$T"/a.1.ferryd_xdp.rx.err 2>/dev/null | head -n 1 | sed 's/^ferryd: [a-z]*: //')
+	ferryd_desc=$(grep -h 'AF_XDP on fh0' "$T"/a.1.ferryd_xdp_1w.rx.err 2>/dev/null | head -n 1 | sed 's/^ferryd: [a-z]*: //')
+	ferryd_desc2=$(grep -h 'AF_XDP on fh1' "$T"/a.1.ferryd_xdp_2w.rx.err 2>/dev/null | head -n 1 | sed 's/^ferryd: [a-z]*: //')
 	rxbind=$(jget "$T/a.1.rxdrop.rx.out" bind)
 	record sys - - - "kernel=$(uname -r)" "cpu_model=${model:-unknown}" "cpus=$(nproc)" \
 		"xdp_mode=native" "xsk_bind=${rxbind:-unknown}" "ferryd_describe=${ferryd_desc:-unknown}" \
+		"ferryd_describe_2w=${ferryd_desc2:-unknown}" \
 		"git=$(git -C "$HERE" describe --always --dirty 2>/dev/null || echo unknown)" \
 		"generator_cpu=0" "receiver_cpu=1" "interface=veth" "background_busy_pct=$BG_PCT"
 	record param - - - "quick=$QUICK" "reps=$REPS" "rate_a=$RATE_A" "count_a=$COUNT_A" "size_a=$SIZE_A" \
 		"ceiling_s=$CEIL_S" "b_reps=$B_REPS" "b_s=$B_S" "b_sizes=$B_SIZES" "c_reps=$C_REPS" "c_s=$C_S" \
-		"c_rate=$RTT_RATE" "cg_n=$CG_N" "receivers=$RECEIVERS" "echoes=$ECHOES"
+		"c_rate=$RTT_RATE" "cg_n=$CG_N" "receivers=$RECEIVERS" "echoes=$ECHOES" \
+		"receivers_2q=$ON_2Q" "floor_2q=$FLOOR_2Q"
 }
 
 # ---- main -------------------------------------------------------------------------------
@@ -440,7 +515,8 @@ done
 
 START=$(date +%s)
 sweep
-echo "bench: namespaces $H and $P, veth fh0 <-> fp0; generator on CPU 0, receivers on CPU 1"
+echo "bench: namespaces $H and $P, veth fh0 <-> fp0 (1 queue), fh1 <-> fp1 (2 queues: $ON_2Q);" \
+	"generators on CPU 0, receivers on CPU 1"
 setup || { fail setup "creating the namespaces and the veth pair"; exit 1; }
 
 run_step() { # id name function
