@@ -196,6 +196,7 @@ clean:
 
 # make bench, make bench-quick: tests/bench/README.md
 -include tests/bench/bench.mk
+-include tests/fuzz/fuzz.mk
 
 .PHONY: all lib bpf daemon examples tests test check tsan test-all deps demo install clean
 .DELETE_ON_ERROR:
