@@ -157,7 +157,7 @@ static int parse_service(struct ferryd_config *cfg, const char *arg, char *err, 
 {
 	const char *eq = strchr(arg, '=');
 	struct ferryd_service *svc;
-	union ferry_sockaddr addr;
+	union ferry_sockaddr addr, canon;
 	size_t namelen;
 
 	if (cfg->nservices >= FERRY_MAX_SERVICES)
@@ -180,12 +180,17 @@ static int parse_service(struct ferryd_config *cfg, const char *arg, char *err, 
 			    arg, eq + 1);
 	if ((addr.sa.sa_family == AF_INET ? addr.in4.sin_port : addr.in6.sin6_port) == 0)
 		return fail(err, errlen, "--service: '%s': port must be 1..65535", arg);
+	/* Compared as the engines key them (IPv4-mapped is IPv4), so a clash is a
+	 * command-line error here, not a failure once the engine starts. */
+	ferryd_sockaddr_canon(&addr, &canon);
 	for (unsigned int i = 0; i < cfg->nservices; i++) {
 		const struct ferryd_service *o = &cfg->services[i];
+		union ferry_sockaddr ocanon;
 
 		if (strlen(o->name) == namelen && !strncmp(o->name, arg, namelen))
 			return fail(err, errlen, "--service: '%s': service name '%s' given twice", arg, o->name);
-		if (ferry_sockaddr_equal(&o->addr, &addr))
+		ferryd_sockaddr_canon(&o->addr, &ocanon);
+		if (ferry_sockaddr_equal(&ocanon, &canon))
 			return fail(err, errlen, "--service: '%s': address already used by service '%s'", arg, o->name);
 	}
 	svc = &cfg->services[cfg->nservices];

@@ -300,6 +300,19 @@ Test(config, duplicate_service_name_and_address)
 			"c=[2001:2::1]:9000", "--service", "d=*:9000"));
 }
 
+/* Found by the cmdline fuzzer: the engines key an IPv4-mapped address as IPv4, so ferryd
+ * accepted these and then failed to start (exit 1) instead of refusing the command line. */
+Test(config, duplicate_service_address_ipv4_mapped)
+{
+	expect_err(PARSE("--service", "a=198.18.0.2:1", "--service", "b=[::ffff:198.18.0.2]:1"), "--service",
+		   "already used by service 'a'");
+	expect_err(PARSE("--service", "a=[::ffff:198.18.0.2]:1", "--service", "b=198.18.0.2:1"), "--service",
+		   "already used by service 'a'");
+	expect_err(PARSE("--service", "a=*:53", "--service", "b=[::ffff:0.0.0.0]:53"), "--service", "already used");
+	/* The IPv6 wildcard and other mapped addresses are other services. */
+	expect_ok(PARSE("--service", "a=*:53", "--service", "b=[::]:53", "--service", "c=[::ffff:198.18.0.3]:53"));
+}
+
 Test(config, too_many_services)
 {
 	const char *args[2 * (FERRY_MAX_SERVICES + 1)];
