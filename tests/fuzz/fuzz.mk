@@ -43,10 +43,10 @@ $(FUZZ_BINS): $(FUZZ_DIR)/%: $(FUZZ_DIR)/obj/tests/fuzz/%.o $(FUZZ_LIB)
 	$(Q)$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB) $(DAEMON_LIBS)
 
 # Not a fuzzer: a plain program run as root over the frames (BPF_PROG_TEST_RUN).
-$(FUZZ_AGREE): tests/fuzz/bpf_agree.c $(DAEMON_A) $(LIB_A) $(wildcard daemon/*.h bpf/*.h) $(LIB_HDRS)
+$(FUZZ_AGREE): tests/fuzz/bpf_agree.c tests/fuzz/fuzz.h $(DAEMON_A) $(LIB_A) $(wildcard daemon/*.h bpf/*.h) $(LIB_HDRS)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
-	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(DAEMON_A) $(LIB_A) $(DAEMON_LIBS)
+	$(Q)$(CC) $(CFLAGS) -Itests/fuzz $(LDFLAGS) -o $@ $< $(DAEMON_A) $(LIB_A) $(DAEMON_LIBS)
 
 $(FUZZ_SEEDS): tests/fuzz/seeds.c tests/unit/bpf_frames.h $(O)/tests/lib/testutil.o
 	@mkdir -p $(dir $@)
