@@ -50,6 +50,8 @@
 #define MAX_FRAME 65536
 #define MAX_FRAME_STEERED (4096 - 256) /* what ferryd tells the program for 4 KiB UMEM frames */
 #define MAX_REPORTS 20
+#define STR_(x) #x
+#define STR(x) STR_(x)
 
 extern const char ferryd_bpf_obj[];
 extern const char ferryd_bpf_obj_end[];
@@ -463,8 +465,8 @@ int main(int argc, char **argv)
 		return 2;
 	summary();
 	if (disagreements) {
-		printf("bpf_agree: %lu disagreement%s (the first %d above)\n", disagreements,
-		       disagreements == 1 ? "" : "s", MAX_REPORTS);
+		printf("bpf_agree: %lu disagreement%s (%s above)\n", disagreements, disagreements == 1 ? "" : "s",
+		       disagreements > MAX_REPORTS ? "the first " STR(MAX_REPORTS) : "each");
 		return 1;
 	}
 	printf("bpf_agree: the program and the parser agree on every frame\n");
