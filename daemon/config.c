@@ -2,6 +2,8 @@
 /* ferryd's configuration: defaults and the command line (getopt_long), every bad value a clear error. */
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -9,6 +11,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "dispatch.h"
 #include "ferryd.h"
 #include "owner.h"
 
@@ -28,8 +31,11 @@ void ferryd_config_defaults(struct ferryd_config *cfg)
 	cfg->frame_size = 4096;
 	cfg->batch = 64;
 	cfg->busy_poll = false;
-	cfg->handler = FERRYD_HANDLER_COUNT;
+	cfg->handler = FERRYD_HANDLER_CLIENTS;
 	snprintf(cfg->run_dir, sizeof(cfg->run_dir), "%s", FERRYD_RUN_DIR);
+	snprintf(cfg->control, sizeof(cfg->control), "%s", FERRY_CTL_DEFAULT_PATH);
+	cfg->control_mode = 0660;
+	cfg->control_uid = cfg->control_gid = -1;
 	cfg->workers = FERRYD_WORKERS_AUTO;
 	cfg->nservices = 0;
 }
@@ -38,7 +44,8 @@ static const char *const mode_names[] = {
 	[FERRYD_MODE_AUTO] = "auto", [FERRYD_MODE_XDP] = "xdp", [FERRYD_MODE_SOCKET] = "socket"};
 static const char *const xdp_mode_names[] = {[FERRYD_XDP_NATIVE] = "native", [FERRYD_XDP_SKB] = "skb"};
 static const char *const zero_copy_names[] = {[FERRYD_ZC_AUTO] = "auto", [FERRYD_ZC_ON] = "on", [FERRYD_ZC_OFF] = "off"};
-static const char *const handler_names[] = {[FERRYD_HANDLER_COUNT] = "count", [FERRYD_HANDLER_ECHO] = "echo"};
+static const char *const handler_names[] = {
+	[FERRYD_HANDLER_CLIENTS] = "clients", [FERRYD_HANDLER_COUNT] = "count", [FERRYD_HANDLER_ECHO] = "echo"};
 
 #define NAME_OF(tab, v) ((unsigned int)(v) < sizeof(tab) / sizeof(tab[0]) ? tab[v] : "?")
 
@@ -68,7 +75,24 @@ void ferryd_config_usage(FILE *out)
 		"      --frame-size N         UMEM frame size, 2048 or 4096 (default 4096)\n"
 		"      --batch N              descriptors per batch, 1..%u (default 64)\n"
 		"      --busy-poll            busy-poll the AF_XDP sockets\n"
-		"      --handler echo|count   what to do with datagrams (default count)\n"
+		"      --handler clients|echo|count\n"
+		"                             what to do with datagrams: hand them to the client\n"
+		"                             processes attached to the service (default), send\n"
+		"                             each back (echo), or only count them\n"
+		"      --fanout NAME=hash|round-robin|all\n"
+		"                             how service NAME spreads datagrams over its clients:\n"
+		"                             a flow (source address and port) stays on one client\n"
+		"                             (hash, the default), each to the next (round-robin),\n"
+		"                             or each client a copy (all)\n"
+		"      --allow NAME=USER[:GROUP],...\n"
+		"                             who may attach to service NAME: these users, and the\n"
+		"                             members of these groups (:GROUP alone: a group only);\n"
+		"                             default root and ferryd's own group; repeatable\n"
+		"      --control PATH         the control socket clients attach through\n"
+		"                             (default " FERRY_CTL_DEFAULT_PATH ")\n"
+		"      --control-owner USER   its owner (default: ferryd's user)\n"
+		"      --control-group GROUP  its group (default: ferryd's group)\n"
+		"      --control-mode MODE    its permissions, octal (default 0660)\n"
 		"      --run-dir DIR          where the interface lock lives (default " FERRYD_RUN_DIR ")\n"
 		"  -v, --verbose              log more (debug)\n"
 		"  -h, --help                 this text\n"
@@ -202,6 +226,118 @@ static int parse_service(struct ferryd_config *cfg, const char *arg, char *err, 
 	return 0;
 }
 
+static bool all_digits(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (*s < '0' || *s > '9')
+			return false;
+	return true;
+}
+
+int ferryd_parse_user(const char *s, uint32_t *out)
+{
+	struct passwd pw, *res = NULL;
+	char buf[4096];
+	unsigned int v;
+
+	if (all_digits(s))
+		return parse_uint(s, 0, UINT32_MAX - 1, &v) ? -EINVAL : (*out = v, 0);
+	if (!*s || getpwnam_r(s, &pw, buf, sizeof(buf), &res) || !res)
+		return -ENOENT;
+	*out = res->pw_uid;
+	return 0;
+}
+
+int ferryd_parse_group(const char *s, uint32_t *out)
+{
+	struct group gr, *res = NULL;
+	char buf[16384];
+	unsigned int v;
+
+	if (all_digits(s))
+		return parse_uint(s, 0, UINT32_MAX - 1, &v) ? -EINVAL : (*out = v, 0);
+	if (!*s || getgrnam_r(s, &gr, buf, sizeof(buf), &res) || !res)
+		return -ENOENT;
+	*out = res->gr_gid;
+	return 0;
+}
+
+/* The service named by arg up to '=' (which *rest then follows), or NULL with the error given. */
+static struct ferryd_service *named_service(struct ferryd_config *cfg, const char *opt, const char *arg,
+					    const char **rest, char *err, size_t errlen)
+{
+	const char *eq = strchr(arg, '=');
+
+	if (!eq || eq == arg) {
+		fail(err, errlen, "%s: '%s': expected NAME=...", opt, arg);
+		return NULL;
+	}
+	for (unsigned int i = 0; i < cfg->nservices; i++)
+		if (strlen(cfg->services[i].name) == (size_t)(eq - arg) && !strncmp(cfg->services[i].name, arg, (size_t)(eq - arg))) {
+			*rest = eq + 1;
+			return &cfg->services[i];
+		}
+	fail(err, errlen, "%s: '%s': no service named '%.*s' (give it with --service)", opt, arg, (int)(eq - arg), arg);
+	return NULL;
+}
+
+static int parse_fanout(struct ferryd_config *cfg, const char *arg, char *err, size_t errlen)
+{
+	const char *v;
+	struct ferryd_service *svc = named_service(cfg, "--fanout", arg, &v, err, errlen);
+	enum ferryd_fanout f;
+
+	if (!svc)
+		return -EINVAL;
+	if (ferryd_fanout_parse(v, &f))
+		return fail(err, errlen, "--fanout: '%s': expected hash, round-robin or all", arg);
+	svc->fanout = (uint8_t)f;
+	return 0;
+}
+
+/* NAME=USER[:GROUP],... or NAME=:GROUP,...: added to what the service allows. */
+static int parse_allow(struct ferryd_config *cfg, const char *arg, char *err, size_t errlen)
+{
+	const char *v;
+	struct ferryd_service *svc = named_service(cfg, "--allow", arg, &v, err, errlen);
+	char buf[512], *save = NULL, *tok;
+
+	if (!svc)
+		return -EINVAL;
+	if (!*v || strlen(v) >= sizeof(buf))
+		return fail(err, errlen, "--allow: '%s': expected NAME=USER[:GROUP],...", arg);
+	snprintf(buf, sizeof(buf), "%s", v);
+	svc->allow.set = true;
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		char *colon = strchr(tok, ':');
+		uint32_t id;
+
+		if (colon)
+			*colon = '\0';
+		if (!*tok && (!colon || !colon[1]))
+			return fail(err, errlen, "--allow: '%s': an empty entry", arg);
+		if (*tok) {
+			if (ferryd_parse_user(tok, &id))
+				return fail(err, errlen, "--allow: '%s': no such user '%s'", arg, tok);
+			if (svc->allow.nuid == FERRYD_ALLOW_MAX)
+				return fail(err, errlen, "--allow: '%s': more than %u users", arg, FERRYD_ALLOW_MAX);
+			svc->allow.uid[svc->allow.nuid++] = id;
+		}
+		if (colon && colon[1]) {
+			if (ferryd_parse_group(colon + 1, &id))
+				return fail(err, errlen, "--allow: '%s': no such group '%s'", arg, colon + 1);
+			if (svc->allow.ngid == FERRYD_ALLOW_MAX)
+				return fail(err, errlen, "--allow: '%s': more than %u groups", arg, FERRYD_ALLOW_MAX);
+			svc->allow.gid[svc->allow.ngid++] = id;
+		}
+	}
+	if (!svc->allow.nuid && !svc->allow.ngid)
+		return fail(err, errlen, "--allow: '%s': expected NAME=USER[:GROUP],...", arg);
+	return 0;
+}
+
 enum {
 	OPT_XDP_MODE = 0x100,
 	OPT_ZERO_COPY,
@@ -212,6 +348,12 @@ enum {
 	OPT_HANDLER,
 	OPT_RUN_DIR,
 	OPT_CPUS,
+	OPT_FANOUT,
+	OPT_ALLOW,
+	OPT_CONTROL,
+	OPT_CONTROL_OWNER,
+	OPT_CONTROL_GROUP,
+	OPT_CONTROL_MODE,
 };
 
 static const struct option long_options[] = {
@@ -229,6 +371,12 @@ static const struct option long_options[] = {
 	{"busy-poll", no_argument, NULL, OPT_BUSY_POLL},
 	{"handler", required_argument, NULL, OPT_HANDLER},
 	{"run-dir", required_argument, NULL, OPT_RUN_DIR},
+	{"fanout", required_argument, NULL, OPT_FANOUT},
+	{"allow", required_argument, NULL, OPT_ALLOW},
+	{"control", required_argument, NULL, OPT_CONTROL},
+	{"control-owner", required_argument, NULL, OPT_CONTROL_OWNER},
+	{"control-group", required_argument, NULL, OPT_CONTROL_GROUP},
+	{"control-mode", required_argument, NULL, OPT_CONTROL_MODE},
 	{"verbose", no_argument, NULL, 'v'},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
@@ -257,7 +405,13 @@ static const char *option_spelling(int argc, char **argv, char *tmp, size_t tmpl
 int ferryd_config_parse(struct ferryd_config *cfg, struct ferryd_cmdline *cl, int argc, char **argv, char *err,
 			size_t errlen)
 {
+	struct {
+		int opt;
+		const char *arg;
+	} post[4 * FERRY_MAX_SERVICES];
+	unsigned int npost = 0;
 	char tmp[64];
+	uint32_t id;
 	int c, v;
 
 	ferryd_config_defaults(cfg);
@@ -331,8 +485,8 @@ int ferryd_config_parse(struct ferryd_config *cfg, struct ferryd_cmdline *cl, in
 			cfg->busy_poll = true;
 			break;
 		case OPT_HANDLER:
-			if (parse_enum(a, handler_names, 2, &v))
-				return fail(err, errlen, "--handler: '%s': expected echo or count", a);
+			if (parse_enum(a, handler_names, 3, &v))
+				return fail(err, errlen, "--handler: '%s': expected clients, echo or count", a);
 			cfg->handler = (enum ferryd_handler)v;
 			break;
 		case OPT_RUN_DIR:
@@ -341,6 +495,42 @@ int ferryd_config_parse(struct ferryd_config *cfg, struct ferryd_cmdline *cl, in
 					    sizeof(cfg->run_dir));
 			snprintf(cfg->run_dir, sizeof(cfg->run_dir), "%s", a);
 			break;
+		case OPT_FANOUT:
+		case OPT_ALLOW:
+			/* services may come later on the line: these are applied after it */
+			if (npost == sizeof(post) / sizeof(post[0]))
+				return fail(err, errlen, "%s: '%s': given too many times", c == OPT_ALLOW ? "--allow" : "--fanout",
+					    a);
+			post[npost].opt = c;
+			post[npost++].arg = a;
+			break;
+		case OPT_CONTROL:
+			if (a[0] != '/' || strlen(a) >= sizeof(cfg->control))
+				return fail(err, errlen, "--control: '%s': expected an absolute path shorter than %zu", a,
+					    sizeof(cfg->control));
+			snprintf(cfg->control, sizeof(cfg->control), "%s", a);
+			break;
+		case OPT_CONTROL_OWNER:
+			if (ferryd_parse_user(a, &id))
+				return fail(err, errlen, "--control-owner: '%s': no such user", a);
+			cfg->control_uid = id;
+			break;
+		case OPT_CONTROL_GROUP:
+			if (ferryd_parse_group(a, &id))
+				return fail(err, errlen, "--control-group: '%s': no such group", a);
+			cfg->control_gid = id;
+			break;
+		case OPT_CONTROL_MODE: {
+			char *end;
+			unsigned long m;
+
+			errno = 0;
+			m = a[0] >= '0' && a[0] <= '7' ? strtoul(a, &end, 8) : ULONG_MAX;
+			if (errno || m > 0777 || *end)
+				return fail(err, errlen, "--control-mode: '%s': expected octal permission bits, e.g. 0660", a);
+			cfg->control_mode = (unsigned int)m;
+			break;
+		}
 		case 'v':
 			cl->verbose++;
 			break;
@@ -358,6 +548,9 @@ int ferryd_config_parse(struct ferryd_config *cfg, struct ferryd_cmdline *cl, in
 		return fail(err, errlen, "'%s': unexpected argument (options only; see --help)", argv[optind]);
 	if (cfg->nservices == 0)
 		return fail(err, errlen, "--service: none given (at least one NAME=ADDR:PORT is required)");
+	for (unsigned int i = 0; i < npost; i++)
+		if ((post[i].opt == OPT_ALLOW ? parse_allow : parse_fanout)(cfg, post[i].arg, err, errlen))
+			return -EINVAL;
 	if (cfg->mode == FERRYD_MODE_XDP && !cfg->ifname[0])
 		return fail(err, errlen, "--mode: 'xdp' needs --interface");
 	if (cfg->batch > cfg->frames / 2)

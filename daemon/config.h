@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "ferryd.h"
@@ -23,6 +24,10 @@ struct ferryd_cmdline {
  */
 int ferryd_config_parse(struct ferryd_config *cfg, struct ferryd_cmdline *cl, int argc, char **argv, char *err,
 			size_t errlen);
+
+/* A user or group by name or number: 0, or -ENOENT / -EINVAL. */
+int ferryd_parse_user(const char *s, uint32_t *out);
+int ferryd_parse_group(const char *s, uint32_t *out);
 
 /* Writes the --help text. */
 void ferryd_config_usage(FILE *out);

@@ -65,6 +65,8 @@ static void take_mail(struct ferryd_dp *dp, unsigned int i)
 				if (!now)
 					now = ferryd_now_ms();
 				ferryd_neigh_ask(dp->neigh, &dst, now);
+			} else if (m[k].kind == FERRYD_MSG_SESSION_FAILED && dp->on_session_failed) {
+				dp->on_session_failed(dp->session_user, m[k].ptr);
 			}
 		}
 	} while (n == MAIL_BATCH);
@@ -254,6 +256,29 @@ static int dp_add_service(struct ferryd_engine *e, struct ferryd_service *svc, c
 		}
 	}
 	return err;
+}
+
+/* ---- client sessions ------------------------------------------------------------------------- */
+
+static void ref_clients(void *p)
+{
+	ferryd_client_table_get(p);
+}
+
+int ferryd_dp_set_clients(struct ferryd_engine *e, struct ferryd_client_table *t, char *why, size_t whylen)
+{
+	struct ferryd_dp *dp = to_dp(e);
+
+	return wait_all(dp, post_all(dp, FERRYD_MSG_CLIENTS, t, ref_clients), why, whylen);
+}
+
+void ferryd_dp_on_session_failed(struct ferryd_engine *e, void (*cb)(void *user, struct ferryd_session *s),
+				 void *user)
+{
+	struct ferryd_dp *dp = to_dp(e);
+
+	dp->on_session_failed = cb;
+	dp->session_user = user;
 }
 
 /* ---- the engine's operations -------------------------------------------------------------- */

@@ -19,6 +19,8 @@
 
 struct ferryd_worker;
 struct ferryd_prog;
+struct ferryd_session;
+struct ferryd_client_table;
 
 /* What the control thread knows of one worker's answers. */
 struct ferryd_dp_peer {
@@ -45,10 +47,23 @@ struct ferryd_dp {
 	struct ferryd_dp_peer *peer;	  /* one per worker */
 	uint64_t seq;			  /* commands sent */
 	uint64_t not_on_worker;		  /* sends and releases from a thread that runs no worker of ours */
+	void (*on_session_failed)(void *user, struct ferryd_session *s);
+	void *session_user;
 	bool ready; /* every worker started */
 	bool drained;
 	char zc_note[128];
 };
+
+/*
+ * Publishes a client table to every worker (each takes its own reference)
+ * and waits for their answers: then no worker touches a session t lacks.
+ * 0, or -errno with a reason in why (a worker that did not answer).
+ */
+int ferryd_dp_set_clients(struct ferryd_engine *e, struct ferryd_client_table *t, char *why, size_t whylen);
+
+/* Who to tell, on the control thread, when a worker found a client breaking the ring rules. */
+void ferryd_dp_on_session_failed(struct ferryd_engine *e, void (*cb)(void *user, struct ferryd_session *s),
+				 void *user);
 
 /* How many of a service's sockets worker wid opens. */
 unsigned int ferryd_dp_sockets(const struct ferryd_dp *dp, unsigned int wid);

@@ -22,7 +22,24 @@
 enum ferryd_mode { FERRYD_MODE_AUTO, FERRYD_MODE_XDP, FERRYD_MODE_SOCKET };
 enum ferryd_xdp_mode { FERRYD_XDP_NATIVE, FERRYD_XDP_SKB };
 enum ferryd_zero_copy { FERRYD_ZC_AUTO, FERRYD_ZC_ON, FERRYD_ZC_OFF };
-enum ferryd_handler { FERRYD_HANDLER_COUNT, FERRYD_HANDLER_ECHO };
+enum ferryd_handler { FERRYD_HANDLER_CLIENTS, FERRYD_HANDLER_COUNT, FERRYD_HANDLER_ECHO };
+
+/* How a service's datagrams are spread over its clients (--handler clients). */
+enum ferryd_fanout {
+	FERRYD_FANOUT_HASH,	   /* by source address and port: a flow stays on one client */
+	FERRYD_FANOUT_ROUND_ROBIN, /* each datagram to the next client */
+	FERRYD_FANOUT_ALL,	   /* each client a copy */
+};
+
+#define FERRYD_ALLOW_MAX 16
+
+/* Who may attach to a service: a peer whose user is one of uid[] or who is in one of gid[]. */
+struct ferryd_allow {
+	bool set;		/* false: the default, root and ferryd's own group */
+	unsigned int nuid, ngid;
+	uint32_t uid[FERRYD_ALLOW_MAX];
+	uint32_t gid[FERRYD_ALLOW_MAX];
+};
 
 #define FERRYD_MAX_CPUS 256
 #define FERRYD_WORKERS_AUTO 0xffffffffu
@@ -37,6 +54,8 @@ struct ferryd_service {
 	 * engine, but must not drain or free it, nor run the reactor. */
 	ferry_udp_batch_cb cb;
 	void *user;
+	uint8_t fanout;		   /* enum ferryd_fanout */
+	struct ferryd_allow allow;
 };
 
 struct ferryd_config {
@@ -51,6 +70,9 @@ struct ferryd_config {
 	bool busy_poll;
 	enum ferryd_handler handler;
 	char run_dir[108]; /* where the interface lock lives (owner.h) */
+	char control[108]; /* the control socket's path */
+	unsigned int control_mode; /* its permission bits */
+	int64_t control_uid, control_gid; /* its owner and group; -1: ferryd's */
 	unsigned int workers;	      /* 1 (0 too): the control thread's; FERRYD_WORKERS_AUTO: one per queue, at most the CPUs */
 	unsigned int ncpus;	      /* --cpus: workers run on cpus[i % ncpus]; 0: wherever the kernel likes */
 	int cpus[FERRYD_MAX_CPUS];
@@ -83,6 +105,13 @@ struct ferryd_stats {
 	uint64_t tx_dropped;	/* datagrams given up on (every one also counted by reason above) */
 	uint64_t bad_desc;	/* AF_XDP: descriptors from the kernel naming frames it did not hold */
 	uint64_t mail_full;	/* messages to the control thread dropped, its mailbox full */
+	/* Clients (--handler clients): each one's own counters are in its "client" line */
+	uint64_t rx_no_client;	/* for a service no client (that keeps the rules) is attached to */
+	uint64_t rx_client_full; /* a client had no free RX slot: it did not give them back in time */
+	uint64_t rx_client_big;	/* longer than a client's slots */
+	uint64_t client_tx;	/* datagrams taken from the clients' TX rings (sent, or counted why not) */
+	uint64_t client_tx_deferred; /* times a client's TX ring waited for room on the send path */
+	uint64_t clients_failed; /* sessions ended because the client broke the ring rules */
 	uint64_t kicks;		/* wake-up syscalls made (need_wakeup) */
 	uint64_t kick_errors;	/* wake-up syscalls that failed other than EAGAIN/EBUSY/ENOBUFS */
 	/* What the kernel counted on the AF_XDP sockets (XDP_STATISTICS), summed over queues */

@@ -2,6 +2,7 @@
 /* ferryd's built-in handlers, in the one batch-callback shape every engine calls. */
 #include <string.h>
 
+#include "dispatch.h"
 #include "ferryd.h"
 #include "handlers.h"
 
@@ -43,7 +44,8 @@ static void echo_cb(void *user, struct ferry_iobuf **bufs, const union ferry_soc
 void ferryd_handlers_install(struct ferryd_handler_ctx *ctx, enum ferryd_handler kind, struct ferryd_service *svcs,
 			     unsigned int nsvc)
 {
-	ferry_udp_batch_cb cb = kind == FERRYD_HANDLER_ECHO ? echo_cb : count_cb;
+	ferry_udp_batch_cb cb = kind == FERRYD_HANDLER_ECHO ? echo_cb : kind == FERRYD_HANDLER_COUNT ? count_cb
+									: ferryd_dispatch_cb;
 
 	memset(ctx, 0, sizeof(*ctx));
 	ctx->kind = kind;

@@ -1,5 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* ferryd's built-in handlers: count (accept and let the engine count) and echo (send each datagram back). */
+/*
+ * ferryd's handlers: clients (the dispatcher of dispatch.h: each datagram to
+ * the client processes attached to its service), count (accept and let the
+ * engine count) and echo (send each datagram back).
+ */
 #ifndef FERRYD_HANDLERS_H
 #define FERRYD_HANDLERS_H
 

@@ -14,6 +14,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "config.h"
+#include "control.h"
 #include "ferryd.h"
 #include "handlers.h"
 #include "iface.h"
@@ -31,6 +32,7 @@ struct ferryd {
 	struct ferryd_iface *iface;
 	struct ferryd_owner *owner;
 	struct ferryd_engine *engine;
+	struct ferryd_control *control;
 	struct ferryd_handler_ctx handler;
 	int sigfd;
 	bool quit;
@@ -86,6 +88,7 @@ static void print_stats(struct ferryd *d, const char *what)
 					printf(" %s=%llu", keys[j], (unsigned long long)ferryd_stat_get(&s, k));
 		printf("\n");
 	}
+	ferryd_control_print(d->control, stdout);
 	fflush(stdout);
 }
 
@@ -368,6 +371,13 @@ int main(int argc, char **argv)
 		goto out_iface;
 	ferryd_handlers_set_engine(&d.handler, d.engine);
 	ferryd_log(LOG_INFO, "%s", d.engine->describe);
+	err = ferryd_control_new(d.r, &d.cfg, d.engine, &d.control, why, sizeof(why));
+	if (err) {
+		ferryd_log(LOG_ERR, "%s", why);
+		goto out_engine;
+	}
+	ferryd_log(LOG_INFO, "control socket %s%s", d.cfg.control,
+		   d.cfg.handler == FERRYD_HANDLER_CLIENTS ? ": clients attach here" : "");
 	if (d.cfg.ifname[0] && !ferryd_iface_state(d.iface)->running)
 		ferryd_log(LOG_WARNING, "%s is %s: serving once it comes up", d.cfg.ifname,
 			   ferryd_iface_state(d.iface)->up ? "up without a carrier" : "down");
@@ -387,13 +397,18 @@ int main(int argc, char **argv)
 		ferryd_log(LOG_INFO, "%s: draining", strsignal(d.quit_signal));
 	d.engine->ops->drain(d.engine);
 	print_stats(&d, "stats");
+	ferryd_control_stop(d.control, d.exit_status == EXIT_IFACE_GONE ? "ferryd's interface was deleted"
+								       : "ferryd is shutting down");
 	status = d.exit_status ? d.exit_status : d.quit ? EXIT_SUCCESS : EXIT_FAILURE;
 	if (ferryd_engine_check_frames(d.engine)) {
 		ferryd_log(LOG_ERR, "frame accounting unbalanced after drain: some UMEM frame is lost or counted twice");
 		status = EXIT_FRAMES;
 	}
+out_engine:
 	ferryd_handlers_set_engine(&d.handler, NULL);
 	d.engine->ops->free(d.engine);
+	/* after the workers: they held the sessions */
+	ferryd_control_free(d.control);
 	ferryd_log(LOG_INFO, "exiting");
 out_iface:
 	ferryd_iface_free(d.iface);

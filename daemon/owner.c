@@ -19,7 +19,7 @@ struct ferryd_owner {
 	char path[256];
 };
 
-static int mkdir_p(const char *dir)
+int ferryd_mkdir_p(const char *dir)
 {
 	char tmp[256];
 
@@ -68,7 +68,7 @@ int ferryd_owner_claim(const char *rundir, const char *ifname, struct ferryd_own
 		snprintf(why, whylen, "/proc/self/ns/net: %s", strerror(-err));
 		return err;
 	}
-	err = mkdir_p(rundir);
+	err = ferryd_mkdir_p(rundir);
 	if (err) {
 		snprintf(why, whylen, "creating %s: %s", rundir, strerror(-err));
 		return err;

@@ -22,6 +22,9 @@ struct ferryd_owner;
  */
 int ferryd_owner_claim(const char *rundir, const char *ifname, struct ferryd_owner **out, char *why, size_t whylen);
 
+/* mkdir -p, mode 0755 for what it creates: 0 or -errno. */
+int ferryd_mkdir_p(const char *dir);
+
 /* Gives the interface up (removes the lock file). NULL is ignored. */
 void ferryd_owner_release(struct ferryd_owner *o);
 

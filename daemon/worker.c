@@ -143,6 +143,8 @@ static void drain(struct ferryd_worker *w)
 	/* What the kernel queued on the service sockets meanwhile is handled now; the
 	 * replies it sends by AF_XDP complete below. */
 	ferryd_kpath_drain(&w->kp);
+	/* what the clients queued to send goes too */
+	ferryd_dispatch_worker_drain(w);
 	do {
 		pending = false;
 		for (unsigned int i = 0; i < w->nq; i++) {
@@ -170,6 +172,10 @@ static bool handle(struct ferryd_worker *w, const struct ferryd_msg *m)
 		ack(w, m->seq, 0, NULL);
 		break;
 	case FERRYD_MSG_SYNC:
+		ack(w, m->seq, 0, NULL);
+		break;
+	case FERRYD_MSG_CLIENTS:
+		ferryd_dispatch_worker_take(w, m->ptr);
 		ack(w, m->seq, 0, NULL);
 		break;
 	case FERRYD_MSG_DRAIN:
@@ -255,6 +261,11 @@ int ferryd_worker_init(struct ferryd_worker *w, struct ferryd_dp *dp, unsigned i
 		snprintf(why, whylen, "out of memory");
 		goto err;
 	}
+	err = ferryd_dispatch_worker_init(w);
+	if (err) {
+		snprintf(why, whylen, "out of memory");
+		goto err;
+	}
 	ferryd_tx_init(&w->tx, dp->xdp);
 	err = ferryd_kpath_init(&w->kp, w, dp->xdp, dp->xdp ? (dp->cfg.batch < 16 ? dp->cfg.batch : 16) : dp->cfg.batch);
 	if (err) {
@@ -307,6 +318,7 @@ void ferryd_worker_destroy(struct ferryd_worker *w)
 		ferry_reactor_del(w->r, w->in_watch);
 	w->in_watch = NULL;
 	ferryd_kpath_destroy(&w->kp);
+	ferryd_dispatch_worker_destroy(w);
 	if (w->threaded && w->r)
 		ferry_reactor_free(w->r);
 	w->r = NULL;

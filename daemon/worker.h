@@ -23,6 +23,7 @@
 #include <ferry/reactor.h>
 
 #include "ferryd.h"
+#include "dispatch.h"
 #include "iface.h"
 #include "kpath.h"
 #include "mailbox.h"
@@ -45,10 +46,12 @@ enum ferryd_msg_kind {
 	FERRYD_MSG_LINK,	 /* ptr: a new view of the interface (a reference for the worker) */
 	FERRYD_MSG_SYNC,	 /* nothing: answer, having passed a quiescent point */
 	FERRYD_MSG_DRAIN,	 /* stop receiving, send what waits, answer */
+	FERRYD_MSG_CLIENTS,	 /* ptr: a new client table (a reference for the worker) */
 	FERRYD_MSG_EXIT,	 /* threaded: leave the loop (after DRAIN) */
 	/* worker -> control */
 	FERRYD_MSG_ACK,		 /* seq: the command answered; arg: 0 or -errno; data: a reason */
 	FERRYD_MSG_ASK,		 /* data: a union ferry_sockaddr whose next hop was not known */
+	FERRYD_MSG_SESSION_FAILED, /* ptr: a struct ferryd_session whose client broke a rule */
 };
 
 struct ferryd_worker {
@@ -71,6 +74,7 @@ struct ferryd_worker {
 	struct ferryd_xq *cur_q; /* the queue whose batch runs: its replies leave on it */
 	struct ferryd_kpath kp;	 /* the services' kernel sockets of this worker */
 	struct ferryd_tx tx;	 /* the send path */
+	struct ferryd_dispatch_wk dw; /* the client sessions, as this worker serves them */
 
 	struct ferryd_stats st;	 /* written by the worker only; read with relaxed atomics */
 	struct ferryd_svc_stats svc_st[FERRY_MAX_SERVICES];

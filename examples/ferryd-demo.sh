@@ -1,27 +1,38 @@
 #!/bin/sh
 # Runs ferryd on its embedded default: a veth pair between two network
 # namespaces this script creates (198.18.0.1 / 2001:2::1 on the ferryd side,
-# .2 / ::2 on the peer side), the echo handler on port 7777, then pings it
-# from the peer with udp-ping, prints ferryd's counters and cleans up
-# everything (namespaces, XDP program, process) on every exit path.
+# .2 / ::2 on the peer side), services on port 7777 handed to a consumer
+# process (ferry-echo, attached through ferryd's control socket, sending
+# every datagram back), then pings it from the peer with udp-ping, prints
+# the consumer's and ferryd's counters and cleans up everything
+# (namespaces, XDP program, processes, socket) on every exit path.
 # Usage (root): examples/ferryd-demo.sh [--mode auto|xdp|socket] [more ferryd flags]
 set -eu
 B=${FERRY_BUILD:-build}
 H=ferrydemo-host
 P=ferrydemo-peer
-LOG=$(mktemp /tmp/ferryd-demo.XXXXXX)
+DIR=$(mktemp -d /tmp/ferryd-demo.XXXXXX)
+LOG=$DIR/ferryd.log
+CLOG=$DIR/ferry-echo.log
+CTL=$DIR/ferryd.sock
 PID=
+CPID=
+
+stop() { # PID: SIGTERM, a while, then SIGKILL
+	if [ -n "$1" ] && kill -0 "$1" 2>/dev/null; then
+		kill -TERM "$1" 2>/dev/null || true
+		for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$1" 2>/dev/null || break; sleep 0.2; done
+		kill -KILL "$1" 2>/dev/null || true
+	fi
+}
 
 cleanup() {
 	trap - EXIT INT TERM
-	if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then
-		kill -TERM "$PID" 2>/dev/null || true
-		for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$PID" 2>/dev/null || break; sleep 0.2; done
-		kill -KILL "$PID" 2>/dev/null || true
-	fi
+	for c in $CPID; do stop "$c"; done
+	stop "$PID"
 	ip netns del "$H" 2>/dev/null || true
 	ip netns del "$P" 2>/dev/null || true
-	rm -f "$LOG"
+	rm -rf "$DIR"
 }
 trap cleanup EXIT INT TERM
 
@@ -46,8 +57,8 @@ ip -n "$P" link set fp0 up
 # (veth would hand over unfinished ones, which XDP leaves to the kernel).
 ip netns exec "$P" ethtool -K fp0 tx off >/dev/null
 
-echo "== starting ferryd in $H: echo handler on 198.18.0.1:7777 and [2001:2::1]:7777"
-ip netns exec "$H" "$B/ferryd" --interface fh0 --handler echo \
+echo "== starting ferryd in $H: services demo4 198.18.0.1:7777 and demo6 [2001:2::1]:7777, for clients"
+ip netns exec "$H" "$B/ferryd" --interface fh0 --control "$CTL" \
 	--service demo4=198.18.0.1:7777 --service demo6='[2001:2::1]:7777' "$@" >"$LOG" 2>&1 &
 PID=$!
 i=0
@@ -63,10 +74,32 @@ done
 shown=$(wc -l <"$LOG")
 sed 's/^/   | /' "$LOG"
 
+echo "== attaching ferry-echo to demo4 and demo6 (two consumer processes, shared-memory rings)"
+"$B/examples/ferry-echo" --control "$CTL" demo4 >"$CLOG" 2>&1 &
+CPID=$!
+"$B/examples/ferry-echo" --control "$CTL" demo6 >"$CLOG.6" 2>&1 &
+CPID="$CPID $!"
+i=0
+until [ "$(grep -c "attached" "$CLOG" "$CLOG.6" | awk -F: '{s += $2} END {print s}')" -eq 2 ]; do
+	i=$((i + 1))
+	if [ $i -gt 50 ]; then
+		cat "$CLOG" "$CLOG.6"
+		echo "ferryd-demo: ferry-echo did not attach" >&2
+		exit 1
+	fi
+	sleep 0.1
+done
+
 echo "== from $P: udp-ping, IPv4 and IPv6, small and full-size datagrams"
 rc=0
 ip netns exec "$P" "$B/examples/udp-ping" 198.18.0.1:7777 1000 18 || rc=1
 ip netns exec "$P" "$B/examples/udp-ping" '[2001:2::1]:7777' 1000 1472 || rc=1
+
+echo "== the consumers' counters (SIGTERM)"
+for c in $CPID; do kill -TERM "$c"; done
+for c in $CPID; do wait "$c" || rc=1; done
+CPID=
+grep -h "^ferry-echo " "$CLOG" "$CLOG.6" | sed 's/^/   | /'
 
 echo "== ferryd's counters (SIGUSR1), then SIGTERM"
 kill -USR1 "$PID"

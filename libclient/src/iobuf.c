@@ -8,6 +8,8 @@
 
 #include <ferry/iobuf.h>
 
+#include "reactor_internal.h"
+
 static struct ferry_iobuf *alloc_owned(size_t size)
 {
 	struct ferry_iobuf *b;
@@ -62,7 +64,10 @@ struct ferry_iobuf *ferry_iobuf_clone(const struct ferry_iobuf *src)
 
 void ferry_iobuf_free(struct ferry_iobuf *b)
 {
-	if (!b || !(b->flags & FERRY_IOBUF_OWNED))
+	if (!b)
 		return;
-	free(b);
+	if (b->flags & FERRY_IOBUF_SLOT)
+		ferry__client_slot_free(b);
+	else if (b->flags & FERRY_IOBUF_OWNED)
+		free(b);
 }

@@ -1,9 +1,37 @@
 /* SPDX-License-Identifier: MIT */
-/* libferry-internal reactor hooks (hidden symbols, not part of the API). */
+/* libferry-internal helpers: reactor hooks and options (hidden symbols, not part of the API). */
 #ifndef FERRY_REACTOR_INTERNAL_H
 #define FERRY_REACTOR_INTERNAL_H
 
+#include <errno.h>
+#include <stddef.h>
+#include <string.h>
+
 #include <ferry/reactor.h>
+
+#define offsetofend(T, m) (offsetof(T, m) + sizeof(((T *)0)->m))
+
+/*
+ * libbpf's OPTS_VALID/OPTS_GET: copies min(sz, known) bytes of a caller's
+ * struct over dst (already holding defaults). A larger sz is accepted only if
+ * the bytes this version does not know are zero.
+ */
+static inline int ferry__copy_opts(void *dst, size_t known, const void *src)
+{
+	const unsigned char *p = src;
+	size_t sz;
+
+	if (!src)
+		return 0;
+	memcpy(&sz, src, sizeof(sz));
+	if (sz < sizeof(size_t))
+		return -EINVAL;
+	for (size_t i = known; i < sz; i++)
+		if (p[i])
+			return -EINVAL;
+	memcpy(dst, src, sz < known ? sz : known);
+	return 0;
+}
 
 /*
  * release(user) runs if the reactor is freed while w is still on it, so what
@@ -11,5 +39,9 @@
  * runs during ferry_reactor_free() and must not call the reactor.
  */
 void ferry_reactor__on_free(struct ferry_watch *w, void (*release)(void *user));
+
+/* A kept slot of a client session given back (client.c); ferry_iobuf_free() of a FERRY_IOBUF_SLOT buffer. */
+struct ferry_iobuf;
+void ferry__client_slot_free(struct ferry_iobuf *b);
 
 #endif

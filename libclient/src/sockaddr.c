@@ -151,3 +151,26 @@ bool ferry_sockaddr_equal(const union ferry_sockaddr *a, const union ferry_socka
 		return false;
 	}
 }
+
+uint32_t ferry_sockaddr_hash(const union ferry_sockaddr *a)
+{
+	uint32_t h;
+
+	if (a->sa.sa_family == AF_INET) {
+		h = a->in4.sin_addr.s_addr ^ ((uint32_t)a->in4.sin_port << 16);
+	} else if (a->sa.sa_family == AF_INET6) {
+		uint32_t x[4];
+
+		memcpy(x, &a->in6.sin6_addr, sizeof(x));
+		h = x[0] ^ x[1] ^ x[2] ^ (x[3] * 0x9e3779b1u) ^ a->in6.sin6_port;
+	} else {
+		return 0;
+	}
+	/* murmur3's finaliser: every input bit moves every output bit */
+	h ^= h >> 16;
+	h *= 0x85ebca6bu;
+	h ^= h >> 13;
+	h *= 0xc2b2ae35u;
+	h ^= h >> 16;
+	return h;
+}

@@ -22,8 +22,6 @@
 #include "reactor_internal.h"
 #include "test_hooks.h"
 
-#define offsetofend(T, m) (offsetof(T, m) + sizeof(((T *)0)->m))
-
 /* recvmmsg takes at most UIO_MAXIOV messages per call; a default never asks for more. */
 #define DEFAULT_MAX_COUNT_CAP 1024
 #define MMSG_BYTES 65536
@@ -116,28 +114,6 @@ void ferry_udp_config_init(struct ferry_udp_config *config)
 	config->before = ferry_iobuf_flip_lo;
 	config->after = ferry_iobuf_reset;
 	config->max_ready = FERRY_UDP_DEFAULT_MAX_READY;
-}
-
-/*
- * libbpf's OPTS_VALID/OPTS_GET: copies min(sz, known) bytes of a caller's
- * struct over dst (already holding defaults). A larger sz is accepted only if
- * the bytes this version does not know are zero.
- */
-static int copy_opts(void *dst, size_t known, const void *src)
-{
-	const unsigned char *p = src;
-	size_t sz;
-
-	if (!src)
-		return 0;
-	memcpy(&sz, src, sizeof(sz));
-	if (sz < sizeof(size_t))
-		return -EINVAL;
-	for (size_t i = known; i < sz; i++)
-		if (p[i])
-			return -EINVAL;
-	memcpy(dst, src, sz < known ? sz : known);
-	return 0;
 }
 
 static bool stop_fired(const struct loop *l)
@@ -678,8 +654,8 @@ static int run_loop(const struct loop_request *req)
 	ferry_udp_config_init(&cfg);
 	memset(&opts, 0, sizeof(opts));
 	if (!req->cb.batch ||
-	    copy_opts(&cfg, offsetofend(struct ferry_udp_config, ferry_udp_config__last_field), req->config) ||
-	    copy_opts(&opts, offsetofend(struct ferry_udp_loop_opts, ferry_udp_loop_opts__last_field), req->opts))
+	    ferry__copy_opts(&cfg, offsetofend(struct ferry_udp_config, ferry_udp_config__last_field), req->config) ||
+	    ferry__copy_opts(&opts, offsetofend(struct ferry_udp_loop_opts, ferry_udp_loop_opts__last_field), req->opts))
 		return -EINVAL;
 	if (!cfg.capacity)
 		cfg.capacity = FERRY_UDP_DEFAULT_CAPACITY;

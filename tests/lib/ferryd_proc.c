@@ -37,14 +37,26 @@ void ferry_test_ferryd_spawn(struct ferry_test_ferryd *d, const struct ferry_tes
 	static unsigned int seq;
 	char *argv[ARGV_MAX];
 	unsigned int n = 0;
+	bool control = false;
 	pid_t pid;
 	int fd;
 
-	if (!d->log[0])
-		snprintf(d->log, sizeof(d->log), "/tmp/ferryt-%s-%d-%u.log", tag, (int)getpid(), seq++);
+	if (!d->log[0]) {
+		snprintf(d->log, sizeof(d->log), "/tmp/ferryt-%s-%d-%u.log", tag, (int)getpid(), seq);
+		snprintf(d->control, sizeof(d->control), "/tmp/ferryt-%s-%d-%u.sock", tag, (int)getpid(), seq++);
+	}
 	argv[n++] = (char *)ferry_test_ferryd_path();
-	for (; *args && n < ARGV_MAX - 1; args++)
+	for (; *args && n < ARGV_MAX - 3; args++) {
+		if (!strcmp(*args, "--control") && args[1]) {
+			control = true;
+			snprintf(d->control, sizeof(d->control), "%s", args[1]);
+		}
 		argv[n++] = (char *)*args;
+	}
+	if (!control) {
+		argv[n++] = "--control";
+		argv[n++] = d->control;
+	}
 	argv[n] = NULL;
 	cr_assert_eq(access(argv[0], X_OK), 0, "expected an executable ferryd at %s (set FERRY_BUILD)", argv[0]);
 	/* Emptied here, not only in the child: a wait right after this must not
@@ -138,6 +150,10 @@ void ferry_test_ferryd_stop(struct ferry_test_ferryd *d)
 	if (d->log[0])
 		unlink(d->log);
 	d->log[0] = '\0';
+	/* a killed ferryd leaves its socket: the next one would take it over, but nothing should be left */
+	if (d->control[0])
+		unlink(d->control);
+	d->control[0] = '\0';
 }
 
 int64_t ferry_test_stats_value(const char *log, const char *key)

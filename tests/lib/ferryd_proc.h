@@ -20,6 +20,7 @@ struct ferry_test_ferryd {
 	pid_t pid;     /* the running child, or -1 (never started, or reaped) */
 	int status;    /* its wait status once reaped */
 	char log[128]; /* its stdout and stderr; "" until the first spawn */
+	char control[128]; /* its control socket: the one args gave, or one of its own next to the log */
 };
 
 #define FERRY_TEST_FERRYD_INIT { .pid = -1 }

@@ -73,7 +73,7 @@ Test(config, defaults)
 	cr_assert_eq(cfg.frame_size, 4096, "expected 4096-byte frames by default");
 	cr_assert_eq(cfg.batch, 64, "expected batch 64 by default");
 	cr_assert_eq(cfg.busy_poll, false, "expected busy poll off by default");
-	cr_assert_eq(cfg.handler, FERRYD_HANDLER_COUNT, "expected the count handler by default");
+	cr_assert_eq(cfg.handler, FERRYD_HANDLER_CLIENTS, "expected the clients handler by default");
 	cr_assert_eq(cfg.nservices, 0, "expected no service by default");
 }
 
@@ -137,6 +137,7 @@ Test(config, enum_values)
 		{"--xdp-mode", "skb", FERRYD_XDP_SKB},	    {"--zero-copy", "auto", FERRYD_ZC_AUTO},
 		{"--zero-copy", "on", FERRYD_ZC_ON},	    {"--zero-copy", "off", FERRYD_ZC_OFF},
 		{"--handler", "echo", FERRYD_HANDLER_ECHO}, {"--handler", "count", FERRYD_HANDLER_COUNT},
+		{"--handler", "clients", FERRYD_HANDLER_CLIENTS},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -338,4 +339,66 @@ Test(config, enum_names)
 	cr_assert_str_eq(ferryd_xdp_mode_name(FERRYD_XDP_SKB), "skb", "expected the XDP mode's command-line name");
 	cr_assert_str_eq(ferryd_zero_copy_name(FERRYD_ZC_OFF), "off", "expected the zero-copy command-line name");
 	cr_assert_str_eq(ferryd_handler_name(FERRYD_HANDLER_ECHO), "echo", "expected the handler's command-line name");
+}
+
+/* --------------------------------------------------------------- clients */
+
+Test(config, fanout_per_service_before_or_after_it)
+{
+	struct parsed *p = PARSE("--fanout", "a=all", "--service", "a=198.18.0.1:9000", "--service",
+				 "b=198.18.0.1:9001", "--fanout=b=round-robin");
+
+	expect_ok(p);
+	cr_assert_eq(p->cfg.services[0].fanout, FERRYD_FANOUT_ALL, "expected a: all");
+	cr_assert_eq(p->cfg.services[1].fanout, FERRYD_FANOUT_ROUND_ROBIN, "expected b: round-robin");
+	p = PARSE(SVC);
+	expect_ok(p);
+	cr_assert_eq(p->cfg.services[0].fanout, FERRYD_FANOUT_HASH, "expected hash by default");
+	expect_err(PARSE(SVC, "--fanout", "s=spray"), "--fanout", "spray");
+	expect_err(PARSE(SVC, "--fanout", "t=all"), "--fanout", "no service named 't'");
+	expect_err(PARSE(SVC, "--fanout", "all"), "--fanout", "NAME=");
+}
+
+Test(config, allow_users_and_groups_by_name_and_number)
+{
+	struct parsed *p = PARSE(SVC, "--allow", "s=root,1234:5678,:0", "--allow", "s=:daemon");
+
+	expect_ok(p);
+	cr_assert(p->cfg.services[0].allow.set, "expected the allow list set");
+	cr_assert_eq(p->cfg.services[0].allow.nuid, 2, "expected 2 users");
+	cr_assert_eq(p->cfg.services[0].allow.uid[0], 0, "expected root as uid 0");
+	cr_assert_eq(p->cfg.services[0].allow.uid[1], 1234, "expected uid 1234");
+	cr_assert_eq(p->cfg.services[0].allow.ngid, 3, "expected 3 groups");
+	cr_assert_eq(p->cfg.services[0].allow.gid[0], 5678, "expected gid 5678");
+	cr_assert_eq(p->cfg.services[0].allow.gid[1], 0, "expected gid 0");
+	cr_assert_eq(p->cfg.services[0].allow.gid[2], 1, "expected daemon as gid 1");
+	p = PARSE(SVC);
+	cr_assert(!p->cfg.services[0].allow.set, "expected the default allow list");
+	expect_err(PARSE(SVC, "--allow", "s=no-such-user-here"), "--allow", "no such user 'no-such-user-here'");
+	expect_err(PARSE(SVC, "--allow", "s=:no-such-group-here"), "--allow", "no such group");
+	expect_err(PARSE(SVC, "--allow", "s="), "--allow", "s=");
+	expect_err(PARSE(SVC, "--allow", "s=,"), "--allow", "s=,");
+	expect_err(PARSE(SVC, "--allow", "s=:"), "--allow", "empty");
+	expect_err(PARSE(SVC, "--allow", "x=root"), "--allow", "no service named 'x'");
+}
+
+Test(config, control_socket)
+{
+	struct parsed *p = PARSE(SVC);
+
+	expect_ok(p);
+	cr_assert_str_eq(p->cfg.control, "/run/ferry/ferryd.sock", "expected the default control socket");
+	cr_assert_eq(p->cfg.control_mode, 0660, "expected mode 0660 by default");
+	cr_assert_eq(p->cfg.control_uid, -1, "expected ferryd's user by default");
+	p = PARSE(SVC, "--control", "/tmp/x.sock", "--control-mode", "0600", "--control-owner", "root",
+		  "--control-group", "0");
+	expect_ok(p);
+	cr_assert_str_eq(p->cfg.control, "/tmp/x.sock", "expected --control");
+	cr_assert_eq(p->cfg.control_mode, 0600, "expected --control-mode");
+	cr_assert_eq(p->cfg.control_uid, 0, "expected root");
+	cr_assert_eq(p->cfg.control_gid, 0, "expected group 0");
+	expect_err(PARSE(SVC, "--control", "x.sock"), "--control", "absolute");
+	expect_err(PARSE(SVC, "--control-mode", "0999"), "--control-mode", "0999");
+	expect_err(PARSE(SVC, "--control-mode", "rw"), "--control-mode", "rw");
+	expect_err(PARSE(SVC, "--control-owner", "no-such-user-here"), "--control-owner", "no such user");
 }

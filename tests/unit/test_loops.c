@@ -1217,6 +1217,30 @@ Test(loops_sockaddr, parse_format_equal)
 	cr_expect_eq(ferry_sockaddr_format(&b, s, 4), (int)strlen("0.0.0.0:8"), "snprintf rules: full length returned");
 }
 
+/* The flow hash: a function of family, address and port only, and every port moves it. */
+Test(loops_sockaddr, hash)
+{
+	union ferry_sockaddr a, b;
+	unsigned int buckets[4] = {0};
+
+	cr_assert_eq(ferry_sockaddr_parse("198.18.0.2:40000", &a), 0, "parses");
+	b = a;
+	cr_expect_eq(ferry_sockaddr_hash(&a), ferry_sockaddr_hash(&b), "equal addresses hash alike");
+	b.in4.sin_port = htons(40001);
+	cr_expect_neq(ferry_sockaddr_hash(&a), ferry_sockaddr_hash(&b), "the port counts");
+	cr_assert_eq(ferry_sockaddr_parse("[2001:2::2]:40000", &b), 0, "parses");
+	cr_expect_neq(ferry_sockaddr_hash(&a), ferry_sockaddr_hash(&b), "IPv6 too");
+	/* ports in a row spread over 4 buckets (what the hash fanout does with 4 clients) */
+	for (uint16_t p = 0; p < 4000; p++) {
+		a.in4.sin_port = htons((uint16_t)(32768 + p));
+		buckets[((uint64_t)ferry_sockaddr_hash(&a) * 4) >> 32]++;
+	}
+	for (int i = 0; i < 4; i++)
+		cr_expect(buckets[i] > 800 && buckets[i] < 1200, "bucket %d has %u of 4000", i, buckets[i]);
+	memset(&a, 0, sizeof(a));
+	cr_expect_eq(ferry_sockaddr_hash(&a), 0, "AF_UNSPEC hashes to 0");
+}
+
 Test(loops_iobuf, new_clone_free)
 {
 	struct ferry_iobuf *b = ferry_iobuf_new(100), *c, view;

@@ -21,6 +21,8 @@ extern "C" {
 /* flags */
 #define FERRY_IOBUF_OWNED (1u << 0)	/* from ferry_iobuf_new(); ferry_iobuf_free() frees it */
 #define FERRY_IOBUF_TRUNCATED (1u << 1) /* the last receive was cut to fit (MSG_TRUNC) */
+#define FERRY_IOBUF_SLOT (1u << 2)	/* a slot of a ferryd client session (ferry/client.h): ferry_iobuf_free()
+					 * gives a kept one back to ferryd */
 
 /*
  * Offsets are relative to data and always satisfy
@@ -53,7 +55,10 @@ FERRY_API struct ferry_iobuf *ferry_iobuf_new(size_t capacity);
  */
 FERRY_API struct ferry_iobuf *ferry_iobuf_clone(const struct ferry_iobuf *src);
 
-/* Frees an iobuf made by ferry_iobuf_new()/_clone(). NULL and borrowed views are ignored. */
+/*
+ * Frees an iobuf made by ferry_iobuf_new()/_clone(), or gives a kept client
+ * slot (FERRY_IOBUF_SLOT) back to ferryd. NULL and borrowed views are ignored.
+ */
 FERRY_API void ferry_iobuf_free(struct ferry_iobuf *b);
 
 /* Makes b a borrowed view of [data, data + len): the caller keeps the region. */

@@ -70,6 +70,13 @@ FERRY_API int ferry_sockaddr_format(const union ferry_sockaddr *a, char *buf, si
 /* True when family, address and port are equal. */
 FERRY_API bool ferry_sockaddr_equal(const union ferry_sockaddr *a, const union ferry_sockaddr *b);
 
+/*
+ * A hash of address and port (IPv4 and IPv6), well mixed: what ferryd's hash
+ * fanout spreads flows over clients by, and what a client's sends pick a
+ * ferryd worker by. 0 for other families.
+ */
+FERRY_API uint32_t ferry_sockaddr_hash(const union ferry_sockaddr *a);
+
 typedef void (*ferry_iobuf_fn)(struct ferry_iobuf *b);
 
 /*

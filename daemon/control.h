@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The control socket (a unix SOCK_SEQPACKET socket, ferry/ring.h's protocol)
+ * and the client sessions made through it, on the control thread: a client
+ * asks to attach to a service; ferryd checks who it is (SO_PEERCRED, the
+ * service's --allow), makes the session, gives it to the workers, and hands
+ * the client its memory and pipes. The session ends when the connection
+ * does, when the client breaks the ring rules, or when ferryd stops.
+ */
+#ifndef FERRYD_CONTROL_H
+#define FERRYD_CONTROL_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include <ferry/reactor.h>
+
+#include "ferryd.h"
+
+struct ferryd_control;
+
+/*
+ * Listens on cfg->control (its directory made if missing; a stale socket of
+ * a dead ferryd replaced; a live one refused with -EADDRINUSE) for the
+ * services of cfg, whose datagrams e hands over. 0, or -errno with a
+ * reason in why.
+ */
+int ferryd_control_new(struct ferry_reactor *r, struct ferryd_config *cfg, struct ferryd_engine *e,
+		       struct ferryd_control **out, char *why, size_t whylen);
+
+/*
+ * Stops: no more attaches (the socket is removed), and every client is told
+ * why its session ends and disconnected. The sessions' memory stays until
+ * ferryd_control_free(), after the engine is freed (its workers may still
+ * hold them until then).
+ */
+void ferryd_control_stop(struct ferryd_control *c, const char *why);
+void ferryd_control_free(struct ferryd_control *c);
+
+/* One line per session: "client N service=... pid=... key=value ...". */
+void ferryd_control_print(struct ferryd_control *c, FILE *out);
+
+/* Sessions now. */
+unsigned int ferryd_control_sessions(const struct ferryd_control *c);
+
+#endif

@@ -1,0 +1,146 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A client session: the shared-memory region of ferry/ring.h that ferryd
+ * and one client process share, its wake-up pipes, and ferryd's private
+ * side of every ring.
+ *
+ * The control thread makes a session and frees it; in between, worker w is
+ * the only thread that touches wk[w] and the rings it names. Everything
+ * ferryd needs to know about the region (where each ring is, how many
+ * slots, which slot the client holds) is private and fixed at creation; what
+ * the client writes (indices, entries, flags) is read once, checked, and
+ * never trusted.
+ */
+#ifndef FERRYD_SESSION_H
+#define FERRYD_SESSION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <ferry/ring.h>
+#include <ferry/udp.h>
+
+struct ferryd_service;
+struct ferry_watch;
+
+/* ferryd's defaults and bounds for what a client may ask. */
+#define FERRYD_SESS_RX_SLOTS 1024u
+#define FERRYD_SESS_TX_SLOTS 512u
+#define FERRYD_SESS_SLOT_SIZE 2048u
+#define FERRYD_SESS_MAX_REGION (1ull << 30)
+
+/* The counters of one worker's side of a session (ferryd's own copy: the shared one is for the client). */
+struct ferryd_sess_stats {
+	uint64_t rx_packets, rx_bytes, rx_dropped_full, rx_dropped_big;
+	uint64_t tx_packets, tx_bytes, tx_dropped, wakeups, kicks;
+};
+
+/* Worker w's side of a session: touched by worker w only while the session is published. */
+struct ferryd_sess_wk {
+	struct ferryd_session *s;
+	unsigned int wid;
+	/* the region, as ferryd computed it (never read back from the header) */
+	struct ferry_ring_idx *rx, *rx_ret, *tx, *tx_ret;
+	struct ferry_rx_desc *rx_desc;
+	struct ferry_ret_desc *rx_ret_desc, *tx_ret_desc;
+	struct ferry_tx_desc *tx_desc;
+	uint8_t *rx_slot, *tx_slot;
+	struct ferry_ring_stats *shared;
+	/* RX: our producer index, the client's returns read so far, the slots that are ours */
+	uint32_t rx_prod, rx_ret_cons;
+	uint32_t *free, nfree;
+	uint8_t *out; /* per RX slot: 1 while the client holds it */
+	uint32_t nout;
+	/* TX: what we took, what we gave back */
+	uint32_t tx_cons, tx_ret_prod;
+	uint8_t *held; /* per TX slot: 1 between taking it off tx and giving it back */
+	bool dirty;    /* rx entries written, the producer index not yet stored */
+	bool stats_dirty; /* counters changed since the client's copy was written */
+	bool dead;     /* the client broke a rule here: its rings are not touched again */
+	bool tx_queued; /* on the worker's list of sessions whose TX waits for room */
+	int kick_rd;   /* our end of the client's pipe to us */
+	struct ferry_watch *watch; /* kick_rd on the worker's reactor */
+	struct ferryd_sess_stats st;
+};
+
+struct ferryd_session {
+	unsigned int id;
+	struct ferryd_service *svc;
+	unsigned int svc_id;
+	pid_t pid;
+	uid_t uid;
+	gid_t gid;
+	int memfd;
+	uint8_t *region;
+	size_t region_size;
+	int wake_wr;	/* our end of the pipe to the client */
+	int wake_rd;	/* the client's end: handed over, then closed here */
+	int *kick_wr;	/* the client's ends of the pipes to the workers: handed over, then closed */
+	uint32_t rx_slots, tx_slots, slot_size;
+	unsigned int nw;
+	/* a worker found the client breaking a rule: 1 while it writes why, 2 when why is there (atomic) */
+	int failed;
+	char failed_why[128];
+	void *ctl; /* the control side's own state */
+	struct ferryd_sess_wk wk[];
+};
+
+/*
+ * A session of svc (id svc_id, bound to addr) for nw workers with the sizes
+ * given (0: the defaults). 0, or -errno with a reason a client can act on:
+ * -EINVAL sizes out of bounds, -E2BIG a region too large, -ENOMEM/-EMFILE.
+ */
+int ferryd_session_new(struct ferryd_service *svc, unsigned int svc_id, const union ferry_sockaddr *addr,
+		       unsigned int nw, unsigned int id, uint32_t rx_slots, uint32_t tx_slots, uint32_t slot_size,
+		       struct ferryd_session **out, char *why, size_t whylen);
+/* Unmaps and closes everything (no worker may use it any more). NULL is ignored. */
+void ferryd_session_free(struct ferryd_session *s);
+/* Closes the ends that were the client's, once they are handed over. */
+void ferryd_session_handed(struct ferryd_session *s);
+
+/* Whether a worker found the client breaking a rule; the reason in why. */
+bool ferryd_session_failed(const struct ferryd_session *s, char *why, size_t whylen);
+
+/* ---- worker w's side: called by that worker only -------------------------------------------- */
+
+/* The client broke a rule: logged once, the session marked, its rings on this worker left alone. */
+void ferryd_sess_fail(struct ferryd_sess_wk *k, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/*
+ * Copies one datagram into a free RX slot and writes its rx entry (not yet
+ * published: ferryd_sess_rx_flush()). false when it could not: counted as
+ * rx_dropped_big (longer than a slot) or rx_dropped_full (no free slot, even
+ * after taking back what the client returned).
+ */
+bool ferryd_sess_rx_put(struct ferryd_sess_wk *k, const void *data, uint32_t len, const union ferry_sockaddr *src);
+
+/* Publishes the rx entries written since the last flush and wakes the client if it asked. */
+void ferryd_sess_rx_flush(struct ferryd_sess_wk *k);
+
+/*
+ * Takes up to max datagrams off tx: bufs[i] a view of each (in the region),
+ * dsts[i] its destination, slots[i] its slot, now held. Returns how many;
+ * 0 when tx is empty or the client broke a rule (then k->dead).
+ */
+unsigned int ferryd_sess_tx_take(struct ferryd_sess_wk *k, struct ferry_iobuf *bufs, union ferry_sockaddr *dsts,
+				 uint32_t *slots, unsigned int max);
+
+/* Gives held TX slots back on tx_ret, publishes, and wakes the client if it asked. */
+void ferryd_sess_tx_give_back(struct ferryd_sess_wk *k, const uint32_t *slots, unsigned int n);
+
+/*
+ * Before the worker sleeps on kick_rd: asks the client for a kick and looks
+ * at tx once more. true: tx is empty (a kick will come); false: there is
+ * work (the flag is cleared again).
+ */
+bool ferryd_sess_tx_sleep(struct ferryd_sess_wk *k);
+
+/* Empties the kick pipe. */
+void ferryd_sess_kick_clear(struct ferryd_sess_wk *k);
+
+/* A ring address from a socket address, and back (false: neither IPv4 nor IPv6). */
+void ferryd_ring_addr_from(struct ferry_ring_addr *out, const union ferry_sockaddr *in);
+bool ferryd_ring_addr_to(union ferry_sockaddr *out, const struct ferry_ring_addr *in);
+
+#endif

@@ -1,0 +1,725 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ferryd's client sessions end to end: the real ferryd in the fixture's host
+ * namespace with --handler clients, consumer processes attached through its
+ * control socket (client_proc.h), traffic from the peer namespace. What one
+ * client receives (every datagram, bytes and sources exact, both engines,
+ * both families, one and two workers), how a service spreads over four
+ * (hash, round-robin, all), what a client sends, and what happens to the
+ * others when one is killed, is slow, is not allowed, or outlives ferryd.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+
+#include "client_proc.h"
+#include "ferryd_proc.h"
+#include "netns.h"
+#include "testutil.h"
+
+#define PORT 9000
+#define PEER_PORT 9500
+#define READY_MS 15000
+#define EXIT_MS 15000
+#define ATTACH_MS 5000
+#define DELIVER_MS 10000
+#define NCLIENTS 4
+#define FLOWS 32
+#define BURST_PPS 20000
+#define BURST_MAX 16384
+
+static struct {
+	struct ferry_testns ns;
+	struct ferry_test_ferryd d;
+	struct ferry_test_client c[NCLIENTS];
+} fx = {.d = FERRY_TEST_FERRYD_INIT};
+
+static void teardown(void)
+{
+	for (int i = 0; i < NCLIENTS; i++)
+		ferry_test_client_free(&fx.c[i]);
+	ferry_test_ferryd_stop(&fx.d);
+	ferry_testns_teardown(&fx.ns);
+}
+
+static void env_up(unsigned int queues)
+{
+	int err;
+
+	if (!ferry_test_is_root())
+		cr_skip_test("needs root for network namespaces and XDP");
+	for (int i = 0; i < NCLIENTS; i++)
+		fx.c[i].pid = -1;
+	err = queues > 1 ? ferry_testns_setup_queues(&fx.ns, queues) : ferry_testns_setup(&fx.ns);
+	cr_assert_eq(err, 0, "expected the namespace fixture to come up, got %s", strerror(-err));
+}
+
+static const char *ferryd_log(void)
+{
+	return ferry_test_ferryd_log(&fx.d);
+}
+
+static void start_ferryd(const char *const *args)
+{
+	int r;
+
+	ferry_test_ferryd_spawn(&fx.d, &fx.ns, "clients", args);
+	r = ferry_test_ferryd_wait_ready(&fx.d, READY_MS);
+	cr_assert_eq(r, 0, "expected ferryd to become ready (%s); log:\n%s", r == -ESRCH ? "it exited" : "timed out",
+		     ferryd_log());
+}
+
+/* SIGTERM: ferryd drains and exits 0 only when every UMEM frame is accounted for. */
+static void stop_ferryd(void)
+{
+	ferry_test_ferryd_signal(&fx.d, SIGTERM);
+	cr_assert_eq(ferry_test_ferryd_wait_exit(&fx.d, EXIT_MS), 0, "expected ferryd to exit; log:\n%s", ferryd_log());
+	cr_assert(WIFEXITED(fx.d.status) && WEXITSTATUS(fx.d.status) == 0,
+		  "expected exit 0 (frame accounting balanced), status 0x%x; log:\n%s", fx.d.status, ferryd_log());
+}
+
+/* Client i attached to service with flags (and cfg's other fields, when given). */
+static void start_client(int i, const char *service, unsigned int flags, const struct ferry_test_client_cfg *more)
+{
+	struct ferry_test_client_cfg cfg = {0};
+
+	if (more)
+		cfg = *more;
+	cfg.control = fx.d.control;
+	cfg.service = service;
+	cfg.flags |= flags;
+	ferry_test_client_start(&fx.c[i], &cfg);
+	cr_assert(ferry_test_client_wait(&fx.c[i], FERRY_TEST_CLIENT_ATTACHED, ATTACH_MS),
+		  "expected client %d to attach to %s (state %d, err %d: %s); ferryd log:\n%s", i, service,
+		  fx.c[i].sh->state, fx.c[i].sh->err, fx.c[i].sh->why, ferryd_log());
+	cr_assert_eq(fx.c[i].sh->state, FERRY_TEST_CLIENT_ATTACHED, "expected client %d attached, state %d (%s)", i,
+		     fx.c[i].sh->state, fx.c[i].sh->why);
+}
+
+static uint64_t delivered(int i)
+{
+	return __atomic_load_n(&fx.c[i].sh->datagrams, __ATOMIC_ACQUIRE);
+}
+
+/* Waits (bounded) until client i has delivered at least n; true if it did. */
+static bool wait_delivered(int i, uint64_t n, int ms)
+{
+	uint64_t deadline = ferry_test_now_ms() + (uint64_t)ms;
+
+	while (delivered(i) < n && ferry_test_now_ms() < deadline)
+		usleep(5000);
+	return delivered(i) >= n;
+}
+
+/* ---- the peer's burst ---------------------------------------------------------------------------- */
+
+/* What the peer sent: datagram seq went from flow seq % FLOWS, len bytes, hash of its bytes. */
+struct burst {
+	int family;
+	unsigned int count;
+	uint16_t port[FLOWS]; /* each flow's source port, in the last burst_send() */
+	uint16_t *sport;      /* per datagram: the port it left from */
+	uint32_t *len, *hash;
+	uint8_t *seen; /* per datagram: how many times a client had it */
+};
+
+static size_t burst_len(uint32_t seq)
+{
+	return 20 + (seq * 37) % 1400;
+}
+
+static void burst_free(struct burst *b)
+{
+	free(b->sport);
+	free(b->len);
+	free(b->hash);
+	free(b->seen);
+}
+
+/*
+ * From the peer namespace (the calling thread stays there: the clients are
+ * other processes and reach ferryd by a path): count datagrams, numbered
+ * from first_seq, to the host's service port, from FLOWS sockets in turn (so
+ * veth spreads them over its queues), paced at BURST_PPS, bounded in time.
+ */
+static void burst_send(struct burst *b, int family, unsigned int count, unsigned int first_seq)
+{
+	union ferry_sockaddr dst;
+	int fds[FLOWS];
+	uint8_t buf[2048];
+	uint64_t start, deadline;
+	unsigned int sent = 0;
+
+	cr_assert_leq(first_seq + count, BURST_MAX, "a burst numbers at most %d datagrams", BURST_MAX);
+	if (!b->len) {
+		b->len = calloc(BURST_MAX, sizeof(*b->len));
+		b->hash = calloc(BURST_MAX, sizeof(*b->hash));
+		b->seen = calloc(BURST_MAX, 1);
+		b->sport = calloc(BURST_MAX, sizeof(*b->sport));
+		cr_assert(b->len && b->hash && b->seen && b->sport, "out of memory");
+	}
+	b->family = family;
+	cr_assert_eq(ferry_testns_enter(&fx.ns, FERRY_TESTNS_PEER), 0, "expected to enter the peer namespace");
+	ferry_testns_addr(FERRY_TESTNS_HOST, family, PORT, &dst);
+	for (int f = 0; f < FLOWS; f++) {
+		union ferry_sockaddr me;
+		socklen_t len = sizeof(me);
+
+		fds[f] = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		cr_assert_geq(fds[f], 0, "socket: %s", strerror(errno));
+		cr_assert_eq(connect(fds[f], &dst.sa, ferry_sockaddr_len(&dst)), 0, "connect: %s", strerror(errno));
+		getsockname(fds[f], &me.sa, &len);
+		b->port[f] = ntohs(family == AF_INET ? me.in4.sin_port : me.in6.sin6_port);
+	}
+	start = ferry_test_now_ms();
+	deadline = start + 20000;
+	while (sent < count && ferry_test_now_ms() < deadline) {
+		uint32_t seq = first_seq + sent;
+		size_t len = burst_len(seq);
+
+		if (ferry_test_now_ms() < start + (uint64_t)sent * 1000 / BURST_PPS) {
+			usleep(500);
+			continue;
+		}
+		ferry_test_client_payload(buf, len, seq);
+		if (send(fds[seq % FLOWS], buf, len, 0) == (ssize_t)len) {
+			b->len[seq] = (uint32_t)len;
+			b->hash[seq] = ferry_test_hash(buf, len);
+			b->sport[seq] = b->port[seq % FLOWS];
+			sent++;
+		} else {
+			cr_assert(errno == EAGAIN || errno == ENOBUFS || errno == EINTR, "send: %s", strerror(errno));
+			usleep(200);
+		}
+	}
+	for (int f = 0; f < FLOWS; f++)
+		close(fds[f]);
+	cr_assert_eq(sent, count, "expected to send %u datagrams, sent %u", count, sent);
+	b->count = first_seq + count;
+}
+
+/* Datagram seq of the burst, by its first bytes (its seq), or -1. */
+static int64_t rec_seq(const struct burst *b, const struct ferry_test_client_rec *r)
+{
+	/* the payload starts with seq; the hash says the rest is the same */
+	for (uint32_t guess = 0; guess < b->count; guess++)
+		if (b->hash[guess] == r->hash && b->len[guess] == r->len)
+			return guess;
+	return -1;
+}
+
+/*
+ * Checks client i's records against the burst: every one a datagram of it,
+ * byte-exact, from the peer's address and its flow's port; marks them seen.
+ * Returns how many it had; flow_of (FLOWS entries, -1 initially) learns which
+ * client each flow went to when given.
+ */
+static unsigned int check_records(struct burst *b, int i, int *flow_of)
+{
+	const struct ferry_test_client_shared *sh = fx.c[i].sh;
+	union ferry_sockaddr peer;
+
+	ferry_testns_addr(FERRY_TESTNS_PEER, b->family, 0, &peer);
+	for (uint32_t k = 0; k < sh->nrec; k++) {
+		const struct ferry_test_client_rec *r = &sh->rec[k];
+		int64_t seq = rec_seq(b, r);
+		uint16_t port;
+		bool addr_ok;
+
+		cr_assert_geq(seq, 0, "client %d: datagram %u (%u bytes) is none the peer sent (or its bytes changed)", i,
+			      k, r->len);
+		if (b->family == AF_INET) {
+			addr_ok = r->src.sa.sa_family == AF_INET && r->src.in4.sin_addr.s_addr == peer.in4.sin_addr.s_addr;
+			port = ntohs(r->src.in4.sin_port);
+		} else {
+			addr_ok = r->src.sa.sa_family == AF_INET6 &&
+				  !memcmp(&r->src.in6.sin6_addr, &peer.in6.sin6_addr, sizeof(peer.in6.sin6_addr));
+			port = ntohs(r->src.in6.sin6_port);
+		}
+		cr_assert(addr_ok, "client %d: datagram %" PRId64 " has a source other than the peer's address", i, seq);
+		cr_assert_eq(port, b->sport[seq], "client %d: datagram %" PRId64 " from port %u, sent from %u", i, seq,
+			     port, b->sport[seq]);
+		b->seen[seq]++;
+		if (flow_of) {
+			int f = (int)(seq % FLOWS);
+
+			cr_assert(flow_of[f] < 0 || flow_of[f] == i,
+				  "flow %d went to client %d and to client %d: hash must keep a flow on one client", f,
+				  flow_of[f], i);
+			flow_of[f] = i;
+		}
+	}
+	return sh->nrec;
+}
+
+static const char *const base_args[] = {"--interface", FERRY_TESTNS_HOST_IF, "--service", "s4=198.18.0.1:9000",
+					"--service", "s6=[2001:2::1]:9000"};
+
+/* argv: base_args, then more (NULL-terminated), in out (64 entries). */
+static const char **argv_with(const char **out, const char *const *more)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < sizeof(base_args) / sizeof(base_args[0]); i++)
+		out[n++] = base_args[i];
+	for (; more && *more && n < 62; more++)
+		out[n++] = *more;
+	out[n] = NULL;
+	return out;
+}
+
+/* ---- one client ------------------------------------------------------------------------------- */
+
+struct one_case {
+	char mode[8];
+	int family;
+	unsigned int workers;
+};
+
+static struct one_case one_cases[] = {
+	{"xdp", AF_INET, 1},	{"xdp", AF_INET6, 1},	 {"socket", AF_INET, 1}, {"socket", AF_INET6, 1},
+	{"xdp", AF_INET, 2},	{"xdp", AF_INET6, 2},	 {"socket", AF_INET, 2}, {"socket", AF_INET6, 2},
+};
+
+ParameterizedTestParameters(clients, one_client_gets_every_datagram)
+{
+	return cr_make_param_array(struct one_case, one_cases, sizeof(one_cases) / sizeof(one_cases[0]));
+}
+
+#define ONE_COUNT 3000
+
+/* A bounded burst over FLOWS flows: the one client has every datagram, once, byte-exact, from its source. */
+ParameterizedTest(struct one_case *c, clients, one_client_gets_every_datagram, .fini = teardown, .timeout = 90)
+{
+	char workers[8];
+	const char *more[] = {"--mode", c->mode, "--queues", workers, "--workers", workers, NULL};
+	const char *argv[64];
+	struct burst b = {0};
+	unsigned int got;
+
+	snprintf(workers, sizeof(workers), "%u", c->workers);
+	env_up(c->workers);
+	start_ferryd(argv_with(argv, more));
+	start_client(0, c->family == AF_INET ? "s4" : "s6", 0, NULL);
+	cr_assert_eq(fx.c[0].sh->stats.workers, c->workers, "expected a ring set per worker (%u), got %u", c->workers,
+		     fx.c[0].sh->stats.workers);
+	burst_send(&b, c->family, ONE_COUNT, 0);
+	wait_delivered(0, ONE_COUNT, DELIVER_MS);
+	ferry_test_client_stop(&fx.c[0]);
+	got = check_records(&b, 0, NULL);
+	for (unsigned int s = 0; s < ONE_COUNT; s++)
+		cr_assert_eq(b.seen[s], 1, "expected datagram %u exactly once, had it %u times (%u of %d delivered); "
+					   "ferryd log:\n%s",
+			     s, b.seen[s], got, ONE_COUNT, ferryd_log());
+	cr_assert_eq(fx.c[0].sh->loop_result, FERRY_END_STOPPED, "expected the loop to end by its stop, got %d",
+		     fx.c[0].sh->loop_result);
+	cr_assert_eq(fx.c[0].sh->stats.rx_dropped_full + fx.c[0].sh->stats.rx_dropped_big, 0,
+		     "expected no drop for the client");
+	cr_log_info("%s IPv%d %u worker(s): %u datagrams, %" PRIu64 " batches, %" PRIu64 " wake-ups", c->mode,
+		    c->family == AF_INET ? 4 : 6, c->workers, got, fx.c[0].sh->batches, fx.c[0].sh->stats.wakeups);
+	stop_ferryd();
+	burst_free(&b);
+}
+
+/* ---- four clients: the fanout policies ------------------------------------------------------------ */
+
+#define FAN_COUNT 4000
+
+static void four_clients(const char *fanout, unsigned int workers)
+{
+	char w[8], fan[32];
+	const char *more[] = {"--mode", "xdp", "--queues", w, "--workers", w, "--fanout", fan, NULL};
+	const char *argv[64];
+
+	snprintf(w, sizeof(w), "%u", workers);
+	snprintf(fan, sizeof(fan), "s4=%s", fanout);
+	env_up(workers);
+	start_ferryd(argv_with(argv, more));
+	for (int i = 0; i < NCLIENTS; i++)
+		start_client(i, "s4", 0, NULL);
+}
+
+/* hash: each flow's datagrams all on one client, flows on several clients, nothing lost. */
+Test(clients, fanout_hash_keeps_flows_on_one_client, .fini = teardown, .timeout = 90)
+{
+	struct burst b = {0};
+	int flow_of[FLOWS], users = 0, per[NCLIENTS] = {0};
+	uint64_t total;
+
+	four_clients("hash", 2);
+	burst_send(&b, AF_INET, FAN_COUNT, 0);
+	for (uint64_t deadline = ferry_test_now_ms() + DELIVER_MS; ferry_test_now_ms() < deadline; usleep(5000)) {
+		total = 0;
+		for (int i = 0; i < NCLIENTS; i++)
+			total += delivered(i);
+		if (total >= FAN_COUNT)
+			break;
+	}
+	for (int i = 0; i < NCLIENTS; i++)
+		ferry_test_client_stop(&fx.c[i]);
+	memset(flow_of, -1, sizeof(flow_of));
+	for (int i = 0; i < NCLIENTS; i++)
+		per[i] = (int)check_records(&b, i, flow_of);
+	for (unsigned int s = 0; s < FAN_COUNT; s++)
+		cr_assert_eq(b.seen[s], 1, "expected datagram %u on exactly one client, on %u", s, b.seen[s]);
+	for (int i = 0; i < NCLIENTS; i++)
+		users += per[i] > 0;
+	cr_log_info("hash: %d %d %d %d datagrams per client", per[0], per[1], per[2], per[3]);
+	/* 32 flows on 4 clients: one left without any would be a broken hash (odds about 4 * 0.75^32) */
+	cr_assert_eq(users, NCLIENTS, "expected the flows spread over all %d clients, %d had some", NCLIENTS, users);
+	stop_ferryd();
+	burst_free(&b);
+}
+
+/* round-robin: each client a quarter (each worker turns on its own: within a datagram per worker). */
+Test(clients, fanout_round_robin_balances, .fini = teardown, .timeout = 90)
+{
+	struct burst b = {0};
+	int per[NCLIENTS];
+
+	four_clients("round-robin", 1);
+	burst_send(&b, AF_INET, FAN_COUNT, 0);
+	for (int i = 0; i < NCLIENTS; i++)
+		wait_delivered(i, FAN_COUNT / NCLIENTS, DELIVER_MS);
+	for (int i = 0; i < NCLIENTS; i++)
+		ferry_test_client_stop(&fx.c[i]);
+	for (int i = 0; i < NCLIENTS; i++)
+		per[i] = (int)check_records(&b, i, NULL);
+	for (unsigned int s = 0; s < FAN_COUNT; s++)
+		cr_assert_eq(b.seen[s], 1, "expected datagram %u on exactly one client, on %u", s, b.seen[s]);
+	cr_log_info("round-robin: %d %d %d %d datagrams per client", per[0], per[1], per[2], per[3]);
+	for (int i = 0; i < NCLIENTS; i++)
+		cr_assert_eq(per[i], FAN_COUNT / NCLIENTS, "expected client %d to have %d, it had %d", i,
+			     FAN_COUNT / NCLIENTS, per[i]);
+	stop_ferryd();
+	burst_free(&b);
+}
+
+/* all: every client a full copy, byte-exact. */
+Test(clients, fanout_all_copies_to_each, .fini = teardown, .timeout = 90)
+{
+	struct burst b = {0};
+
+	four_clients("all", 2);
+	burst_send(&b, AF_INET, FAN_COUNT, 0);
+	for (int i = 0; i < NCLIENTS; i++)
+		wait_delivered(i, FAN_COUNT, DELIVER_MS);
+	for (int i = 0; i < NCLIENTS; i++)
+		ferry_test_client_stop(&fx.c[i]);
+	for (int i = 0; i < NCLIENTS; i++)
+		cr_assert_eq(check_records(&b, i, NULL), FAN_COUNT, "expected client %d to have all %d, it had %u", i,
+			     FAN_COUNT, fx.c[i].sh->nrec);
+	for (unsigned int s = 0; s < FAN_COUNT; s++)
+		cr_assert_eq(b.seen[s], NCLIENTS, "expected datagram %u on every client, on %u", s, b.seen[s]);
+	stop_ferryd();
+	burst_free(&b);
+}
+
+/* ---- a client's sends --------------------------------------------------------------------------- */
+
+struct send_case {
+	char mode[8];
+	int family;
+	unsigned int len;
+};
+
+static struct send_case send_cases[] = {
+	{"xdp", AF_INET, 18}, {"xdp", AF_INET6, 1472}, {"socket", AF_INET, 1472}, {"socket", AF_INET6, 18},
+	{"xdp", AF_INET, 2000},
+};
+
+ParameterizedTestParameters(clients, sends_arrive_byte_exact_from_the_service)
+{
+	return cr_make_param_array(struct send_case, send_cases, sizeof(send_cases) / sizeof(send_cases[0]));
+}
+
+#define SEND_COUNT 2000
+
+/* The client sends SEND_COUNT datagrams to the peer: each arrives once, byte-exact, from the service's address and port. */
+ParameterizedTest(struct send_case *c, clients, sends_arrive_byte_exact_from_the_service, .fini = teardown,
+		  .timeout = 90)
+{
+	const char *more[] = {"--mode", c->mode, NULL};
+	const char *argv[64];
+	struct ferry_test_client_cfg cfg = {.send_count = SEND_COUNT, .send_len = c->len, .slot_size = 2048};
+	union ferry_sockaddr me, svc;
+	uint8_t *seen = calloc(SEND_COUNT, 1), buf[4096], want[4096];
+	unsigned int got = 0;
+	int fd, big = 8 << 20;
+
+	cr_assert(seen, "out of memory");
+	env_up(1);
+	start_ferryd(argv_with(argv, more));
+	/* the peer listens before the client sends */
+	cr_assert_eq(ferry_testns_enter(&fx.ns, FERRY_TESTNS_PEER), 0, "expected to enter the peer namespace");
+	ferry_testns_addr(FERRY_TESTNS_PEER, c->family, PEER_PORT, &me);
+	ferry_testns_addr(FERRY_TESTNS_HOST, c->family, PORT, &svc);
+	fd = socket(c->family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	cr_assert_geq(fd, 0, "socket: %s", strerror(errno));
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
+	cr_assert_eq(bind(fd, &me.sa, ferry_sockaddr_len(&me)), 0, "bind: %s", strerror(errno));
+	cfg.send_to = me;
+	start_client(0, c->family == AF_INET ? "s4" : "s6", 0, &cfg);
+	for (uint64_t deadline = ferry_test_now_ms() + DELIVER_MS; got < SEND_COUNT && ferry_test_now_ms() < deadline;) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		union ferry_sockaddr from;
+		socklen_t flen = sizeof(from);
+		ssize_t n;
+		uint32_t seq;
+
+		if (poll(&p, 1, 100) <= 0)
+			continue;
+		n = recvfrom(fd, buf, sizeof(buf), MSG_DONTWAIT, &from.sa, &flen);
+		if (n < 0)
+			continue;
+		cr_assert(ferry_sockaddr_equal(&from, &svc), "expected every datagram from the service's address");
+		cr_assert_eq((size_t)n, c->len, "expected %u bytes, got %zd", c->len, n);
+		memcpy(&seq, buf, sizeof(seq));
+		cr_assert_lt(seq, SEND_COUNT, "expected a sequence number below %d, got %u", SEND_COUNT, seq);
+		ferry_test_client_payload(want, c->len, seq);
+		cr_assert_eq(memcmp(buf, want, c->len), 0, "expected datagram %u byte-exact", seq);
+		cr_assert_eq(seen[seq], 0, "datagram %u arrived twice", seq);
+		seen[seq] = 1;
+		got++;
+	}
+	close(fd);
+	cr_assert(ferry_test_client_wait(&fx.c[0], FERRY_TEST_CLIENT_SENT, 1000), "expected the client to have sent all");
+	cr_assert_eq(got, SEND_COUNT, "expected all %d datagrams at the peer, got %u (client queued %" PRIu64
+				      ", %" PRIu64 " retries); ferryd log:\n%s",
+		     SEND_COUNT, got, fx.c[0].sh->sent, fx.c[0].sh->send_retries, ferryd_log());
+	ferry_test_client_stop(&fx.c[0]);
+	cr_assert_eq(fx.c[0].sh->stats.tx_dropped, 0, "expected ferryd to drop none of the client's sends");
+	free(seen);
+	stop_ferryd();
+}
+
+/* ---- faults ------------------------------------------------------------------------------------ */
+
+#define KILL_COUNT 4000
+
+/* fanout all, three clients; one SIGKILLed mid-stream: ferryd ends its session, the others lose nothing. */
+Test(clients, kill_one_mid_stream_the_others_lose_nothing, .fini = teardown, .timeout = 90)
+{
+	const char *more[] = {"--mode", "xdp", "--fanout", "s4=all", NULL};
+	const char *argv[64];
+	struct burst b = {0};
+
+	env_up(1);
+	start_ferryd(argv_with(argv, more));
+	for (int i = 0; i < 3; i++)
+		start_client(i, "s4", i == 1 ? FERRY_TEST_CLIENT_KEEP : 0, NULL);
+	burst_send(&b, AF_INET, KILL_COUNT / 2, 0);
+	cr_assert(wait_delivered(0, 100, DELIVER_MS), "expected the first client to receive");
+	ferry_test_client_kill(&fx.c[0]);
+	burst_send(&b, AF_INET, KILL_COUNT / 2, KILL_COUNT / 2);
+	for (int i = 1; i < 3; i++)
+		wait_delivered(i, KILL_COUNT, DELIVER_MS);
+	for (int i = 1; i < 3; i++)
+		ferry_test_client_stop(&fx.c[i]);
+	for (int i = 1; i < 3; i++) {
+		memset(b.seen, 0, b.count);
+		cr_assert_eq(check_records(&b, i, NULL), KILL_COUNT, "expected client %d to have all %d, it had %u", i,
+			     KILL_COUNT, fx.c[i].sh->nrec);
+		for (unsigned int s = 0; s < KILL_COUNT; s++)
+			cr_assert_eq(b.seen[s], 1, "client %d: expected datagram %u once, had it %u times", i, s, b.seen[s]);
+	}
+	cr_assert(strstr(ferryd_log(), "ended: the client detached"),
+		  "expected ferryd to end the killed client's session; log:\n%s", ferryd_log());
+	cr_assert_eq(ferry_test_ferryd_ask(&fx.d, "clients_failed"), 0, "a killed client broke no rule");
+	stop_ferryd();
+	burst_free(&b);
+}
+
+#define SLOW_COUNT 3000
+
+/* fanout all: a slow client with a small ring drops, counted for it alone; the fast one has everything. */
+Test(clients, slow_client_drops_are_its_own, .fini = teardown, .timeout = 90)
+{
+	const char *more[] = {"--mode", "xdp", "--fanout", "s4=all", NULL};
+	const char *argv[64];
+	struct ferry_test_client_cfg slow = {.slow_us = 20000, .rx_slots = 16};
+	struct burst b = {0};
+	uint64_t dropped;
+	int64_t full;
+
+	env_up(1);
+	start_ferryd(argv_with(argv, more));
+	start_client(0, "s4", 0, NULL);
+	start_client(1, "s4", 0, &slow);
+	burst_send(&b, AF_INET, SLOW_COUNT, 0);
+	wait_delivered(0, SLOW_COUNT, DELIVER_MS);
+	/* the slow one empties its ring too: what it had and what ferryd dropped for it add up */
+	for (uint64_t deadline = ferry_test_now_ms() + DELIVER_MS;
+	     delivered(1) + fx.c[1].sh->stats.rx_dropped_full < SLOW_COUNT && ferry_test_now_ms() < deadline;)
+		usleep(10000);
+	full = ferry_test_ferryd_ask(&fx.d, "rx_client_full");
+	ferry_test_client_stop(&fx.c[0]);
+	ferry_test_client_stop(&fx.c[1]);
+	cr_assert_eq(check_records(&b, 0, NULL), SLOW_COUNT, "expected the fast client to have all %d, it had %u",
+		     SLOW_COUNT, fx.c[0].sh->nrec);
+	cr_assert_eq(fx.c[0].sh->stats.rx_dropped_full, 0, "expected no drop for the fast client");
+	dropped = fx.c[1].sh->stats.rx_dropped_full;
+	cr_log_info("slow client: %u delivered, %" PRIu64 " dropped (ferryd: rx_client_full=%" PRId64 ")",
+		    fx.c[1].sh->nrec, dropped, full);
+	cr_assert_gt(dropped, 0, "expected the slow client to fall behind and ferryd to count its drops");
+	cr_assert_eq((int64_t)dropped, full, "expected ferryd's rx_client_full (%" PRId64 ") to be the slow client's "
+					     "drops (%" PRIu64 ")",
+		     full, dropped);
+	cr_assert_eq(fx.c[1].sh->nrec + dropped, SLOW_COUNT,
+		     "expected the slow client's delivered and dropped to add up to the burst: %u + %" PRIu64, fx.c[1].sh->nrec,
+		     dropped);
+	stop_ferryd();
+	burst_free(&b);
+}
+
+/* ---- who may attach ------------------------------------------------------------------------------ */
+
+#define NOBODY 65534
+
+/* A user that is neither root nor in ferryd's group is refused, with a reason that says who may. */
+Test(clients, cred_refused_with_a_reason, .fini = teardown, .timeout = 60)
+{
+	const char *more[] = {"--mode", "socket", "--control-mode", "0666", NULL};
+	const char *argv[64];
+	struct ferry_test_client_cfg cfg = {.control = NULL, .uid = NOBODY, .gid = NOBODY};
+
+	env_up(1);
+	start_ferryd(argv_with(argv, more));
+	cfg.control = fx.d.control;
+	cfg.service = "s4";
+	ferry_test_client_start(&fx.c[0], &cfg);
+	cr_assert(ferry_test_client_wait(&fx.c[0], FERRY_TEST_CLIENT_REFUSED, ATTACH_MS),
+		  "expected the client to be refused (state %d)", fx.c[0].sh->state);
+	cr_assert_eq(fx.c[0].sh->state, FERRY_TEST_CLIENT_REFUSED, "expected a refusal, state %d", fx.c[0].sh->state);
+	cr_assert_eq(fx.c[0].sh->err, -EACCES, "expected -EACCES, got %d (%s)", fx.c[0].sh->err, fx.c[0].sh->why);
+	cr_assert(strstr(fx.c[0].sh->why, "may not attach to service s4") && strstr(fx.c[0].sh->why, "allowed: root"),
+		  "expected a reason naming the service and who may attach, got '%s'", fx.c[0].sh->why);
+	stop_ferryd();
+}
+
+/* --allow names the user: then it attaches; another service keeps the default and refuses it. */
+Test(clients, cred_allowed_by_name, .fini = teardown, .timeout = 60)
+{
+	const char *more[] = {"--mode", "socket", "--control-mode", "0666", "--allow", "s4=nobody", NULL};
+	const char *argv[64];
+	struct ferry_test_client_cfg cfg = {.uid = NOBODY, .gid = NOBODY};
+
+	env_up(1);
+	start_ferryd(argv_with(argv, more));
+	start_client(0, "s4", 0, &cfg);
+	cfg.control = fx.d.control;
+	cfg.service = "s6";
+	ferry_test_client_start(&fx.c[1], &cfg);
+	cr_assert(ferry_test_client_wait(&fx.c[1], FERRY_TEST_CLIENT_REFUSED, ATTACH_MS) &&
+			  fx.c[1].sh->state == FERRY_TEST_CLIENT_REFUSED && fx.c[1].sh->err == -EACCES,
+		  "expected s6 to refuse nobody (state %d, err %d: %s)", fx.c[1].sh->state, fx.c[1].sh->err,
+		  fx.c[1].sh->why);
+	ferry_test_client_stop(&fx.c[0]);
+	stop_ferryd();
+}
+
+/* ---- reconnect ---------------------------------------------------------------------------------- */
+
+#define RECONNECT_COUNT 1000
+
+/* ferryd restarted under a client with reconnect on: the client's loop goes on and has the new traffic. */
+Test(clients, reconnect_after_ferryd_restarts, .fini = teardown, .timeout = 120)
+{
+	const char *more[] = {"--mode", "xdp", NULL};
+	const char *argv[64];
+	struct burst b = {0};
+	union ferry_sockaddr dst;
+	uint64_t before;
+	int fd;
+
+	env_up(1);
+	argv_with(argv, more);
+	start_ferryd(argv);
+	start_client(0, "s4", FERRY_TEST_CLIENT_RECONNECT, NULL);
+	burst_send(&b, AF_INET, RECONNECT_COUNT, 0);
+	cr_assert(wait_delivered(0, RECONNECT_COUNT, DELIVER_MS), "expected the first burst delivered");
+	stop_ferryd();
+	start_ferryd(argv); /* the same control socket path */
+	/* probes until the client has one: then it is attached again */
+	cr_assert_eq(ferry_testns_enter(&fx.ns, FERRY_TESTNS_PEER), 0, "expected to enter the peer namespace");
+	ferry_testns_addr(FERRY_TESTNS_HOST, AF_INET, PORT, &dst);
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	before = delivered(0);
+	for (uint64_t deadline = ferry_test_now_ms() + DELIVER_MS; delivered(0) == before && ferry_test_now_ms() < deadline;
+	     usleep(20000))
+		sendto(fd, "probe", 5, 0, &dst.sa, ferry_sockaddr_len(&dst));
+	close(fd);
+	cr_assert_gt(delivered(0), before, "expected the client to receive again after ferryd restarted; log:\n%s",
+		     ferryd_log());
+	before = delivered(0);
+	burst_free(&b);
+	memset(&b, 0, sizeof(b));
+	burst_send(&b, AF_INET, RECONNECT_COUNT, 0);
+	cr_assert(wait_delivered(0, before + RECONNECT_COUNT, DELIVER_MS),
+		  "expected the second burst delivered in full: %" PRIu64 " of %d", delivered(0) - before,
+		  RECONNECT_COUNT);
+	ferry_test_client_stop(&fx.c[0]);
+	cr_assert_eq(fx.c[0].sh->loop_result, FERRY_END_STOPPED, "expected the loop to run until stopped, got %d (%s)",
+		     fx.c[0].sh->loop_result, fx.c[0].sh->why);
+	cr_assert_geq(fx.c[0].sh->stats.reconnects, 1, "expected the client to count its reconnect");
+	stop_ferryd();
+	burst_free(&b);
+}
+
+/* Without reconnect, ferryd's end ends the loop: FERRY_END_CLOSED, with what ferryd said. */
+Test(clients, without_reconnect_the_loop_ends_closed, .fini = teardown, .timeout = 60)
+{
+	const char *more[] = {"--mode", "socket", NULL};
+	const char *argv[64];
+
+	env_up(1);
+	start_ferryd(argv_with(argv, more));
+	start_client(0, "s4", 0, NULL);
+	stop_ferryd();
+	cr_assert(ferry_test_client_wait(&fx.c[0], FERRY_TEST_CLIENT_ENDED, 5000), "expected the client's loop to end");
+	cr_assert_eq(fx.c[0].sh->loop_result, FERRY_END_CLOSED, "expected FERRY_END_CLOSED, got %d",
+		     fx.c[0].sh->loop_result);
+	cr_assert(strstr(fx.c[0].sh->why, "shutting down"), "expected ferryd's reason, got '%s'", fx.c[0].sh->why);
+}
+
+/* Attach errors: each cause its own errno and a reason. */
+Test(clients, attach_errors_are_distinct, .fini = teardown, .timeout = 60)
+{
+	const char *more[] = {"--mode", "socket", NULL};
+	const char *argv[64];
+	struct ferry_client *c = NULL;
+	char why[160];
+	struct ferry_client_opts o = {.sz = sizeof(o), .service = "s4", .why = why, .whylen = sizeof(why)};
+
+	env_up(1);
+	o.socket_path = "/tmp/ferryt-no-such-ferryd.sock";
+	cr_assert_eq(ferry_client_connect(&o, &c), -ENOENT, "expected -ENOENT with no socket (%s)", why);
+	start_ferryd(argv_with(argv, more));
+	o.socket_path = fx.d.control;
+	o.service = "nope";
+	cr_assert_eq(ferry_client_connect(&o, &c), -ESRCH, "expected -ESRCH for an unknown service (%s)", why);
+	cr_assert(strstr(why, "s4") && strstr(why, "s6"), "expected the reason to list the services, got '%s'", why);
+	o.service = "s4";
+	o.rx_slots = 1000;
+	cr_assert_eq(ferry_client_connect(&o, &c), -EINVAL, "expected -EINVAL for 1000 slots (%s)", why);
+	o.rx_slots = 65536;
+	o.slot_size = 65536;
+	cr_assert_eq(ferry_client_connect(&o, &c), -E2BIG, "expected -E2BIG for 4 GiB (%s)", why);
+	o.rx_slots = 0;
+	o.slot_size = 0;
+	cr_assert_eq(ferry_client_connect(&o, &c), 0, "expected to attach (%s)", why);
+	ferry_client_close(c);
+	stop_ferryd();
+}
