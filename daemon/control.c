@@ -380,6 +380,9 @@ static int attach(struct conn *cn, const struct ferry_ctl_attach *a)
 		return refuse(cn, -EOPNOTSUPP, "service %s offers no zero-copy sessions", svc->name);
 	if (a->flags & ~FERRY_CTL_ZEROCOPY)
 		return refuse(cn, -EINVAL, "unknown attach flags 0x%x", a->flags);
+	for (size_t i = 0; i < sizeof(a->reserved) / sizeof(a->reserved[0]); i++)
+		if (a->reserved[i])
+			return refuse(cn, -EINVAL, "reserved field %zu of the attach is not 0", i);
 	if (c->table->svc[svc->id].n >= FERRYD_MAX_CLIENTS || c->nsessions >= FERRYD_MAX_SESSIONS)
 		return refuse(cn, -ENOSPC, "service %s has its %u clients already (or ferryd its %u sessions)", svc->name,
 			      FERRYD_MAX_CLIENTS, FERRYD_MAX_SESSIONS);
@@ -472,14 +475,17 @@ static void on_conn(void *user, uint32_t events)
 		conn_end(cn, NULL); /* closed: the client detached, or died */
 		return;
 	}
+	if (cn->s) {
+		/* attached: the only thing left to say is goodbye; anything else ends it with a reason */
+		bool bye = (size_t)n >= offsetof(struct ferry_ctl_attach, op) + sizeof(m.a.op) &&
+			   m.a.magic == FERRY_CTL_MAGIC && m.a.op == FERRY_CTL_DETACH;
+
+		conn_end(cn, bye ? NULL : "a message other than detach on an attached session");
+		return;
+	}
 	if ((size_t)n < offsetof(struct ferry_ctl_attach, op) + sizeof(m.a.op) || m.a.magic != FERRY_CTL_MAGIC) {
 		refuse(cn, -EPROTO, "not a ferry client (bad magic or a %zd-byte message)", n);
 		conn_end(cn, NULL);
-		return;
-	}
-	if (cn->s) {
-		/* attached: the only thing left to say is goodbye */
-		conn_end(cn, m.a.op == FERRY_CTL_DETACH ? NULL : "a message other than detach on an attached session");
 		return;
 	}
 	if ((size_t)n != sizeof(m.a) || (msg.msg_flags & MSG_TRUNC)) {

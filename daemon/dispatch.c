@@ -168,11 +168,17 @@ static void tell_failed(struct ferryd_worker *w, struct ferryd_sess_wk *k)
 {
 	struct ferryd_msg m = { .kind = FERRYD_MSG_SESSION_FAILED, .ptr = k->s };
 
+	if (k->told)
+		return;
+	k->told = true;
 	if (k->watch) {
 		/* nothing more is read from it; a kick pipe left watched would wake us for nothing */
 		ferry_reactor_del(w->r, k->watch);
 		k->watch = NULL;
 	}
+	/* one session, one count and one message, however many workers found it broken */
+	if (!k->first_to_fail)
+		return;
 	FERRYD_STAT_INC(&w->st, clients_failed);
 	ferryd_worker_tell(w, &m);
 }

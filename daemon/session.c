@@ -294,6 +294,7 @@ void ferryd_sess_fail(struct ferryd_sess_wk *k, const char *fmt, ...)
 	k->dead = true;
 	if (!__atomic_compare_exchange_n(&s->failed, &expected, 1, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
 		return; /* another worker said why first */
+	k->first_to_fail = true;
 	va_start(ap, fmt);
 	vsnprintf(s->failed_why, sizeof(s->failed_why), fmt, ap);
 	va_end(ap);
@@ -422,6 +423,7 @@ unsigned int ferryd_sess_tx_take(struct ferryd_sess_wk *k, struct ferry_iobuf *b
 	for (uint32_t i = 0; i < n; i++) {
 		const struct ferry_tx_desc *d = &k->tx_desc[(k->tx_cons + i) & mask];
 		uint32_t slot = READ_ONCE(d->slot), len = READ_ONCE(d->len), off = READ_ONCE(d->off);
+		uint32_t reserved = READ_ONCE(d->reserved);
 		struct ferry_ring_addr a;
 
 		/* one copy of the address, then only the copy is looked at */
@@ -437,6 +439,11 @@ unsigned int ferryd_sess_tx_take(struct ferryd_sess_wk *k, struct ferry_iobuf *b
 		}
 		if (off > s->slot_size || len > s->slot_size - off) {
 			ferryd_sess_fail(k, "tx: %u bytes at offset %u run past a slot of %u", len, off, s->slot_size);
+			return 0;
+		}
+		if (reserved) {
+			/* 0 now, so that it can mean something in a later version */
+			ferryd_sess_fail(k, "tx: reserved field is %#x, not 0", reserved);
 			return 0;
 		}
 		if (!ferryd_ring_addr_to(&dsts[i], &a)) {

@@ -58,6 +58,8 @@ struct ferryd_sess_wk {
 	bool dirty;    /* rx entries written, the producer index not yet stored */
 	bool stats_dirty; /* counters changed since the client's copy was written */
 	bool dead;     /* the client broke a rule here: its rings are not touched again */
+	bool first_to_fail; /* this worker found the session broken first: it reports it (once) */
+	bool told;     /* the control thread was told (and the watch dropped) */
 	bool tx_queued; /* on the worker's list of sessions whose TX waits for room */
 	int kick_rd;   /* our end of the client's pipe to us */
 	struct ferry_watch *watch; /* kick_rd on the worker's reactor */
