@@ -1,30 +1,45 @@
 /* SPDX-License-Identifier: MIT */
 /* A queue's UMEM and its frame accounting (umem.h). */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <syslog.h>
+#include <unistd.h>
 
 #include "ferryd.h"
 #include "umem.h"
 
 int ferryd_umem_init(struct ferryd_umem *u, uint32_t nframes, uint32_t frame_size, char *why, size_t whylen)
 {
+	int err;
+
 	memset(u, 0, sizeof(*u));
 	u->nframes = nframes;
 	u->frame_size = frame_size;
 	u->frame_shift = frame_size == 4096 ? 12 : 11;
 	u->area_len = (size_t)nframes * frame_size;
-	u->area = mmap(NULL, u->area_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	/*
+	 * In a memfd, so clients of a service that shares its frames can map it
+	 * (zero-copy hand-off). Sealed at once: never resized, and mapped
+	 * writable by nobody but this mapping (F_SEAL_FUTURE_WRITE also refuses
+	 * write(2) and hole punching through the fd).
+	 */
+	u->memfd = memfd_create("ferry-umem", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (u->memfd < 0)
+		goto sys;
+	u->has_memfd = true;
+	if (ftruncate(u->memfd, (off_t)u->area_len))
+		goto sys;
+	u->area = mmap(NULL, u->area_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, u->memfd, 0);
 	if (u->area == MAP_FAILED) {
-		int err = -errno;
-
 		u->area = NULL;
-		snprintf(why, whylen, "mapping %zu bytes of UMEM: %s", u->area_len, strerror(-err));
-		return err;
+		goto sys;
 	}
+	if (fcntl(u->memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_FUTURE_WRITE | F_SEAL_SEAL))
+		goto sys;
 	u->free_list = calloc(nframes, sizeof(*u->free_list));
 	u->state = calloc(nframes, sizeof(*u->state));
 	u->iob = calloc(nframes, sizeof(*u->iob));
@@ -36,12 +51,19 @@ int ferryd_umem_init(struct ferryd_umem *u, uint32_t nframes, uint32_t frame_siz
 	for (uint32_t fi = 0; fi < nframes; fi++)
 		u->free_list[u->nfree++] = nframes - 1 - fi; /* frame 0 handed out first */
 	return 0;
+sys:
+	err = -errno;
+	snprintf(why, whylen, "%zu bytes of UMEM: %s", u->area_len, strerror(-err));
+	ferryd_umem_destroy(u);
+	return err;
 }
 
 void ferryd_umem_destroy(struct ferryd_umem *u)
 {
 	if (u->area)
 		munmap(u->area, u->area_len);
+	if (u->has_memfd)
+		close(u->memfd);
 	free(u->free_list);
 	free(u->state);
 	free(u->iob);

@@ -27,6 +27,8 @@ enum ferryd_frame_state {
 struct ferryd_umem {
 	uint8_t *area;
 	size_t area_len;
+	int memfd; /* the area's; sealed so that only ferryd's mapping may write it */
+	bool has_memfd;
 	uint32_t nframes, frame_size, frame_shift;
 	uint32_t *free_list, nfree;
 	uint8_t *state;		  /* enum ferryd_frame_state per frame */
