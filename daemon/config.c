@@ -84,6 +84,11 @@ void ferryd_config_usage(FILE *out)
 		"                             a flow (source address and port) stays on one client\n"
 		"                             (hash, the default), each to the next (round-robin),\n"
 		"                             or each client a copy (all)\n"
+		"      --client-zero-copy NAME\n"
+		"                             service NAME's clients may ask to take its datagrams\n"
+		"                             in the UMEM frames they arrived in, mapped read-only:\n"
+		"                             no copy, but they can read every frame of the queues\n"
+		"                             (all of ferryd's traffic there); repeatable\n"
 		"      --allow NAME=USER[:GROUP],...\n"
 		"                             who may attach to service NAME: these users, and the\n"
 		"                             members of these groups (:GROUP alone: a group only);\n"
@@ -297,6 +302,17 @@ static int parse_fanout(struct ferryd_config *cfg, const char *arg, char *err, s
 	return 0;
 }
 
+/* NAME: the service's clients may take its frames zero-copy. */
+static int parse_zero_copy(struct ferryd_config *cfg, const char *arg, char *err, size_t errlen)
+{
+	for (unsigned int i = 0; i < cfg->nservices; i++)
+		if (!strcmp(cfg->services[i].name, arg)) {
+			cfg->services[i].zero_copy_clients = true;
+			return 0;
+		}
+	return fail(err, errlen, "--client-zero-copy: '%s': no service of that name (give it with --service)", arg);
+}
+
 /* NAME=USER[:GROUP],... or NAME=:GROUP,...: added to what the service allows. */
 static int parse_allow(struct ferryd_config *cfg, const char *arg, char *err, size_t errlen)
 {
@@ -349,6 +365,7 @@ enum {
 	OPT_RUN_DIR,
 	OPT_CPUS,
 	OPT_FANOUT,
+	OPT_CLIENT_ZC,
 	OPT_ALLOW,
 	OPT_CONTROL,
 	OPT_CONTROL_OWNER,
@@ -372,6 +389,7 @@ static const struct option long_options[] = {
 	{"handler", required_argument, NULL, OPT_HANDLER},
 	{"run-dir", required_argument, NULL, OPT_RUN_DIR},
 	{"fanout", required_argument, NULL, OPT_FANOUT},
+	{"client-zero-copy", required_argument, NULL, OPT_CLIENT_ZC},
 	{"allow", required_argument, NULL, OPT_ALLOW},
 	{"control", required_argument, NULL, OPT_CONTROL},
 	{"control-owner", required_argument, NULL, OPT_CONTROL_OWNER},
@@ -497,10 +515,11 @@ int ferryd_config_parse(struct ferryd_config *cfg, struct ferryd_cmdline *cl, in
 			break;
 		case OPT_FANOUT:
 		case OPT_ALLOW:
+		case OPT_CLIENT_ZC:
 			/* services may come later on the line: these are applied after it */
 			if (npost == sizeof(post) / sizeof(post[0]))
-				return fail(err, errlen, "%s: '%s': given too many times", c == OPT_ALLOW ? "--allow" : "--fanout",
-					    a);
+				return fail(err, errlen, "%s: '%s': given too many times",
+					    c == OPT_ALLOW ? "--allow" : c == OPT_FANOUT ? "--fanout" : "--client-zero-copy", a);
 			post[npost].opt = c;
 			post[npost++].arg = a;
 			break;
@@ -549,7 +568,8 @@ int ferryd_config_parse(struct ferryd_config *cfg, struct ferryd_cmdline *cl, in
 	if (cfg->nservices == 0)
 		return fail(err, errlen, "--service: none given (at least one NAME=ADDR:PORT is required)");
 	for (unsigned int i = 0; i < npost; i++)
-		if ((post[i].opt == OPT_ALLOW ? parse_allow : parse_fanout)(cfg, post[i].arg, err, errlen))
+		if ((post[i].opt == OPT_ALLOW ? parse_allow : post[i].opt == OPT_FANOUT ? parse_fanout : parse_zero_copy)(
+			    cfg, post[i].arg, err, errlen))
 			return -EINVAL;
 	if (cfg->mode == FERRYD_MODE_XDP && !cfg->ifname[0])
 		return fail(err, errlen, "--mode: 'xdp' needs --interface");

@@ -159,6 +159,7 @@ static int send_reply(int fd, uint32_t op, int status, const char *why, const st
 	if (s) {
 		rep.region_size = s->region_size;
 		rep.nworkers = s->nw;
+		rep.nareas = s->nareas;
 		rep.session = s->id;
 	}
 	if (nfds) {
@@ -346,7 +347,9 @@ static int attach(struct conn *cn, const struct ferry_ctl_attach *a)
 	struct ferryd_client_table *t;
 	union ferry_sockaddr addr;
 	gid_t groups[MAX_GROUPS];
-	int fds[2 + FERRY_RING_MAX_WORKERS], ngroups = 0, err;
+	struct ferryd_sess_area areas[FERRY_RING_MAX_AREAS];
+	unsigned int nareas = 0;
+	int fds[2 + FERRY_RING_MAX_WORKERS + FERRY_RING_MAX_AREAS], ngroups = 0, err;
 	char why[160], text[160];
 	char name[sizeof(a->service) + 1];
 
@@ -376,8 +379,15 @@ static int attach(struct conn *cn, const struct ferry_ctl_attach *a)
 		return refuse(cn, -EOPNOTSUPP, "this ferryd runs the %s handler: its services take no clients "
 					       "(--handler clients)",
 			      c->cfg->handler == FERRYD_HANDLER_ECHO ? "echo" : "count");
-	if (a->flags & FERRY_CTL_ZEROCOPY)
-		return refuse(cn, -EOPNOTSUPP, "service %s offers no zero-copy sessions", svc->name);
+	if (a->flags & FERRY_CTL_ZEROCOPY) {
+		if (!svc->zero_copy_clients)
+			return refuse(cn, -EPERM, "service %s does not share its frames (ferryd --client-zero-copy %s): "
+						  "attach without zero-copy",
+				      svc->name, svc->name);
+		nareas = ferryd_dp_areas(c->e, areas, FERRY_RING_MAX_AREAS);
+		if (!nareas)
+			return refuse(cn, -EOPNOTSUPP, "ferryd runs on sockets here: there are no UMEM frames to share");
+	}
 	if (a->flags & ~FERRY_CTL_ZEROCOPY)
 		return refuse(cn, -EINVAL, "unknown attach flags 0x%x", a->flags);
 	for (size_t i = 0; i < sizeof(a->reserved) / sizeof(a->reserved[0]); i++)
@@ -389,7 +399,7 @@ static int attach(struct conn *cn, const struct ferry_ctl_attach *a)
 
 	ferryd_sockaddr_canon(&svc->addr, &addr);
 	err = ferryd_session_new(svc, svc->id, &addr, ferryd_engine_workers(c->e), ++c->next_id, a->rx_slots,
-				 a->tx_slots, a->slot_size, &s, why, sizeof(why));
+				 a->tx_slots, a->slot_size, areas, nareas, &s, why, sizeof(why));
 	if (err)
 		return refuse(cn, err, "%s", why);
 	s->pid = cn->pid;
@@ -413,7 +423,9 @@ static int attach(struct conn *cn, const struct ferry_ctl_attach *a)
 	fds[1] = s->wake_rd;
 	for (unsigned int i = 0; i < s->nw; i++)
 		fds[2 + i] = s->kick_wr[i];
-	err = send_reply(cn->fd, FERRY_CTL_REPLY, 0, NULL, s, fds, 2 + s->nw);
+	for (unsigned int i = 0; i < s->nareas; i++)
+		fds[2 + s->nw + i] = s->areas[i].fd; /* sealed: the client can only map it read-only */
+	err = send_reply(cn->fd, FERRY_CTL_REPLY, 0, NULL, s, fds, 2 + s->nw + s->nareas);
 	ferryd_session_handed(s);
 	if (err) {
 		ferryd_log(LOG_NOTICE, "control: pid %d went away before it had its session: %s", (int)cn->pid,
@@ -423,9 +435,10 @@ static int attach(struct conn *cn, const struct ferry_ctl_attach *a)
 	}
 	ferryd_log(LOG_INFO,
 		   "session %u: pid %d (uid %u) attached to service %s, fanout %s; %u worker%s x %u RX + %u TX slots "
-		   "of %u bytes (%zu KiB)",
+		   "of %u bytes (%zu KiB)%s",
 		   s->id, (int)s->pid, (unsigned int)s->uid, svc->name, ferryd_fanout_name(svc->fanout), s->nw,
-		   s->nw == 1 ? "" : "s", s->rx_slots, s->tx_slots, s->slot_size, s->region_size >> 10);
+		   s->nw == 1 ? "" : "s", s->rx_slots, s->tx_slots, s->slot_size, s->region_size >> 10,
+		   s->zc ? "; zero-copy: the queues' frames mapped read-only" : "");
 	return 0;
 }
 
@@ -790,11 +803,12 @@ void ferryd_control_print(struct ferryd_control *c, FILE *out)
 		sess_totals(s, &st);
 		fprintf(out,
 			"client %u service=%s pid=%d uid=%u rx_packets=%llu rx_bytes=%llu rx_dropped_full=%llu "
-			"rx_dropped_big=%llu tx_packets=%llu tx_bytes=%llu tx_dropped=%llu wakeups=%llu kicks=%llu\n",
+			"rx_dropped_big=%llu rx_zero_copy=%llu tx_packets=%llu tx_bytes=%llu tx_dropped=%llu wakeups=%llu "
+			"kicks=%llu\n",
 			s->id, s->svc->name, (int)s->pid, (unsigned int)s->uid, (unsigned long long)st.rx_packets,
 			(unsigned long long)st.rx_bytes, (unsigned long long)st.rx_dropped_full,
-			(unsigned long long)st.rx_dropped_big, (unsigned long long)st.tx_packets,
-			(unsigned long long)st.tx_bytes, (unsigned long long)st.tx_dropped,
-			(unsigned long long)st.wakeups, (unsigned long long)st.kicks);
+			(unsigned long long)st.rx_dropped_big, (unsigned long long)st.rx_zero_copy,
+			(unsigned long long)st.tx_packets, (unsigned long long)st.tx_bytes,
+			(unsigned long long)st.tx_dropped, (unsigned long long)st.wakeups, (unsigned long long)st.kicks);
 	}
 }

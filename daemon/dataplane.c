@@ -272,6 +272,24 @@ int ferryd_dp_set_clients(struct ferryd_engine *e, struct ferryd_client_table *t
 	return wait_all(dp, post_all(dp, FERRYD_MSG_CLIENTS, t, ref_clients), why, whylen);
 }
 
+unsigned int ferryd_dp_areas(struct ferryd_engine *e, struct ferryd_sess_area *out, unsigned int max)
+{
+	struct ferryd_dp *dp = to_dp(e);
+	unsigned int n = 0;
+
+	for (unsigned int i = 0; dp->xdp && i < dp->nw; i++)
+		for (unsigned int k = 0; k < dp->w[i].nq; k++) {
+			const struct ferryd_umem *u = &dp->w[i].q[k].umem;
+
+			if (n == max)
+				return 0; /* more than a session can name: none */
+			out[n++] = (struct ferryd_sess_area){ .fd = u->memfd, .size = u->area_len,
+							      .frame_size = u->frame_size, .nframes = u->nframes,
+							      .worker = i, .qi = k };
+		}
+	return n;
+}
+
 void ferryd_dp_on_session_failed(struct ferryd_engine *e, void (*cb)(void *user, struct ferryd_session *s),
 				 void *user)
 {

@@ -20,6 +20,7 @@
 struct ferryd_worker;
 struct ferryd_prog;
 struct ferryd_session;
+struct ferryd_sess_area;
 struct ferryd_client_table;
 
 /* What the control thread knows of one worker's answers. */
@@ -60,6 +61,12 @@ struct ferryd_dp {
  * 0, or -errno with a reason in why (a worker that did not answer).
  */
 int ferryd_dp_set_clients(struct ferryd_engine *e, struct ferryd_client_table *t, char *why, size_t whylen);
+
+/*
+ * The queues' UMEMs as a zero-copy session shares them, worker by worker
+ * (areas[] of ferry/ring.h): how many, 0 in socket mode (or more than max).
+ */
+unsigned int ferryd_dp_areas(struct ferryd_engine *e, struct ferryd_sess_area *out, unsigned int max);
 
 /* Who to tell, on the control thread, when a worker found a client breaking the ring rules. */
 void ferryd_dp_on_session_failed(struct ferryd_engine *e, void (*cb)(void *user, struct ferryd_session *s),

@@ -102,18 +102,67 @@ int ferryd_fanout_parse(const char *s, enum ferryd_fanout *out)
 
 static void tell_failed(struct ferryd_worker *w, struct ferryd_sess_wk *k);
 
-/* One datagram to one client: copied, or counted where it was dropped. */
-static void put(struct ferryd_worker *w, struct ferryd_sess_wk *k, const struct ferry_iobuf *b,
-		const union ferry_sockaddr *src)
+/* A frame a zero-copy client holds: its entry in the batch is this, so the engine keeps the frame. */
+static struct ferry_iobuf zc_taken;
+
+/*
+ * Hands the frame under *slot to a zero-copy client as it is. Only frames of
+ * the queue whose batch runs, while the client holds less than a quarter of
+ * the queue's frames and all such clients less than half: a client that
+ * does not give frames back gets copies, and the queue never runs dry.
+ */
+static bool put_frame(struct ferryd_worker *w, struct ferryd_sess_wk *k, struct ferry_iobuf **slot,
+		      const union ferry_sockaddr *src)
+{
+	struct ferryd_xq *q = w->cur_q;
+	struct ferry_iobuf *b = *slot;
+	unsigned int qi;
+	uint32_t fi;
+
+	if (!q)
+		return false; /* a datagram of the kernel's path: no frame to share */
+	qi = (unsigned int)(q - w->q);
+	fi = ferryd_umem_iobuf_frame(&q->umem, b);
+	if (fi == UINT32_MAX || k->zc_held[qi] >= q->umem.nframes / 4 || q->zc_held >= q->umem.nframes / 2)
+		return false;
+	if (!ferryd_sess_rx_put_frame(k, qi, fi,
+				      (uint32_t)(b->data + b->lo - (q->umem.area + ((uint64_t)fi << q->umem.frame_shift))),
+				      (uint32_t)(b->hi - b->lo), src))
+		return false;
+	q->zc_held++;
+	*slot = &zc_taken;
+	return true;
+}
+
+/* Gives a frame a zero-copy client returned (or that ferryd takes back) to its queue. */
+static void frame_back(struct ferryd_sess_wk *k, unsigned int qi, uint32_t fi)
+{
+	struct ferryd_worker *w = k->frame_back_ctx;
+	struct ferryd_xq *q = &w->q[qi];
+
+	q->zc_held--;
+	ferryd_xq_release(q, fi);
+}
+
+/*
+ * One datagram to one client: as its frame (zero-copy, when the datagram
+ * goes to that client alone), copied, or counted where it was dropped.
+ */
+static void put(struct ferryd_worker *w, struct ferryd_sess_wk *k, struct ferry_iobuf **slot,
+		const union ferry_sockaddr *src, bool alone)
 {
 	static const union ferry_sockaddr none;
+	const struct ferry_iobuf *b = *slot;
 	uint32_t len = (uint32_t)(b->hi - b->lo);
 
 	if (ferry_unlikely(k->dead)) {
 		FERRYD_STAT_INC(&w->st, rx_no_client);
 		return;
 	}
-	if (ferry_likely(ferryd_sess_rx_put(k, b->data + b->lo, len, src ? src : &none)))
+	src = src ? src : &none;
+	if (k->nareas && alone && put_frame(w, k, slot, src))
+		return;
+	if (ferry_likely(ferryd_sess_rx_put(k, b->data + b->lo, len, src)))
 		return;
 	if (len > k->s->slot_size)
 		FERRYD_STAT_INC(&w->st, rx_client_big);
@@ -138,23 +187,30 @@ void ferryd_dispatch_cb(void *user, struct ferry_iobuf **bufs, const union ferry
 		FERRYD_STAT_ADD(&w->st, rx_no_client, n);
 		return;
 	}
+	/* frames zero-copy clients gave back: their queue needs them now, not when the ring is full */
+	for (unsigned int c = 0; c < set->n; c++) {
+		struct ferryd_sess_wk *k = &set->s[c]->wk[wid];
+
+		if (k->nzc && !ferryd_sess_rx_reap(k))
+			tell_failed(w, k);
+	}
 	switch (set->fanout) {
 	case FERRYD_FANOUT_ALL:
+		/* several clients, one frame: each gets a copy */
 		for (unsigned int c = 0; c < set->n; c++)
 			for (unsigned int i = 0; i < n; i++)
-				put(w, &set->s[c]->wk[wid], bufs[i], srcs ? &srcs[i] : NULL);
+				put(w, &set->s[c]->wk[wid], &bufs[i], srcs ? &srcs[i] : NULL, set->n == 1);
 		break;
 	case FERRYD_FANOUT_ROUND_ROBIN:
 		for (unsigned int i = 0; i < n; i++)
-			put(w, &set->s[w->dw.rr[id]++ % set->n]->wk[wid], bufs[i], srcs ? &srcs[i] : NULL);
+			put(w, &set->s[w->dw.rr[id]++ % set->n]->wk[wid], &bufs[i], srcs ? &srcs[i] : NULL, true);
 		break;
 	default:
 		for (unsigned int i = 0; i < n; i++) {
 			const union ferry_sockaddr *src = srcs ? &srcs[i] : NULL;
-
 			uint32_t h = src ? ferry_sockaddr_hash(src) : 0;
 
-			put(w, &set->s[((uint64_t)h * set->n) >> 32]->wk[wid], bufs[i], src);
+			put(w, &set->s[((uint64_t)h * set->n) >> 32]->wk[wid], &bufs[i], src, true);
 		}
 		break;
 	}
@@ -320,6 +376,7 @@ static void forget(struct ferryd_worker *w, struct ferryd_sess_wk *k)
 {
 	struct ferryd_dispatch_wk *dw = &w->dw;
 
+	ferryd_sess_zc_reclaim(k); /* the frames it held are its queues' again */
 	if (k->watch)
 		ferry_reactor_del(w->r, k->watch);
 	k->watch = NULL;
@@ -333,8 +390,11 @@ static void forget(struct ferryd_worker *w, struct ferryd_sess_wk *k)
 
 static void watch(struct ferryd_worker *w, struct ferryd_sess_wk *k)
 {
-	int err = ferry_reactor_add(w->r, k->kick_rd, EPOLLIN, on_kick, k, &k->watch);
+	int err;
 
+	k->frame_back = frame_back;
+	k->frame_back_ctx = w;
+	err = ferry_reactor_add(w->r, k->kick_rd, EPOLLIN, on_kick, k, &k->watch);
 	if (err) {
 		k->watch = NULL;
 		ferryd_sess_fail(k, "ferryd could not watch its pipe: %s", strerror(-err));
@@ -372,6 +432,10 @@ void ferryd_dispatch_worker_drain(struct ferryd_worker *w)
 				if (k->tx_cons == before)
 					break;
 			}
+			/* Nothing is received any more: the frames a client still holds are the
+			 * queues' again (what it reads of them does not change, and is gone when
+			 * ferryd is), so every frame is accounted for at the end. */
+			ferryd_sess_zc_reclaim(k);
 		}
 }
 

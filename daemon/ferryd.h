@@ -55,6 +55,7 @@ struct ferryd_service {
 	ferry_udp_batch_cb cb;
 	void *user;
 	uint8_t fanout;		   /* enum ferryd_fanout */
+	bool zero_copy_clients;	   /* its clients may map the UMEM and take frames as they are (--client-zero-copy) */
 	struct ferryd_allow allow;
 };
 

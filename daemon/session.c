@@ -126,6 +126,24 @@ static int wk_init(struct ferryd_session *s, unsigned int i, const struct ferry_
 		return -ENOMEM;
 	for (uint32_t n = 0; n < s->rx_slots; n++)
 		k->free[k->nfree++] = s->rx_slots - 1 - n; /* slot 0 first */
+	for (unsigned int a = 0; a < s->nareas; a++) {
+		if (s->areas[a].worker != i)
+			continue;
+		if (!k->nareas)
+			k->area_base = a;
+		k->nareas++;
+	}
+	if (k->nareas) {
+		k->zc_out = calloc(k->nareas, sizeof(*k->zc_out));
+		k->zc_held = calloc(k->nareas, sizeof(*k->zc_held));
+		if (!k->zc_out || !k->zc_held)
+			return -ENOMEM;
+		for (unsigned int q = 0; q < k->nareas; q++) {
+			k->zc_out[q] = calloc(s->areas[k->area_base + q].nframes, 1);
+			if (!k->zc_out[q])
+				return -ENOMEM;
+		}
+	}
 	err = wake_pipe(fds);
 	if (err)
 		return err;
@@ -136,7 +154,8 @@ static int wk_init(struct ferryd_session *s, unsigned int i, const struct ferry_
 
 int ferryd_session_new(struct ferryd_service *svc, unsigned int svc_id, const union ferry_sockaddr *addr,
 		       unsigned int nw, unsigned int id, uint32_t rx_slots, uint32_t tx_slots, uint32_t slot_size,
-		       struct ferryd_session **out, char *why, size_t whylen)
+		       const struct ferryd_sess_area *areas, unsigned int nareas, struct ferryd_session **out,
+		       char *why, size_t whylen)
 {
 	struct ferry_ring_header h;
 	struct ferryd_session *s;
@@ -162,6 +181,10 @@ int ferryd_session_new(struct ferryd_service *svc, unsigned int svc_id, const un
 		snprintf(why, whylen, "%u workers: sessions serve 1 to %u", nw, FERRY_RING_MAX_WORKERS);
 		return -EINVAL;
 	}
+	if (nareas > FERRY_RING_MAX_AREAS) {
+		snprintf(why, whylen, "%u queues: a zero-copy session shares at most %u", nareas, FERRY_RING_MAX_AREAS);
+		return -EINVAL;
+	}
 	memset(&h, 0, sizeof(h));
 	size = layout(&h, nw, rx_slots, tx_slots, slot_size);
 	if (!size) {
@@ -179,6 +202,10 @@ int ferryd_session_new(struct ferryd_service *svc, unsigned int svc_id, const un
 	s->rx_slots = rx_slots;
 	s->tx_slots = tx_slots;
 	s->slot_size = slot_size;
+	s->zc = nareas > 0;
+	s->nareas = nareas;
+	for (unsigned int a = 0; a < nareas; a++)
+		s->areas[a] = areas[a];
 	s->memfd = s->wake_rd = s->wake_wr = -1;
 	s->kick_wr = malloc(nw * sizeof(*s->kick_wr));
 	if (!s->kick_wr)
@@ -211,6 +238,13 @@ int ferryd_session_new(struct ferryd_service *svc, unsigned int svc_id, const un
 	h.rx_slots = rx_slots;
 	h.tx_slots = tx_slots;
 	h.session = id;
+	h.flags = nareas ? FERRY_RING_ZEROCOPY : 0;
+	h.nareas = nareas;
+	for (unsigned int a = 0; a < nareas; a++) {
+		h.areas[a].size = areas[a].size;
+		h.areas[a].frame_size = areas[a].frame_size;
+		h.areas[a].worker = areas[a].worker;
+	}
 	snprintf(h.service, sizeof(h.service), "%s", svc->name);
 	ferryd_ring_addr_from(&h.service_addr, addr);
 	memcpy(s->region, &h, sizeof(h));
@@ -261,6 +295,10 @@ void ferryd_session_free(struct ferryd_session *s)
 		struct ferryd_sess_wk *k = &s->wk[i];
 
 		close_fd(&k->kick_rd);
+		for (unsigned int q = 0; k->zc_out && q < k->nareas; q++)
+			free(k->zc_out[q]);
+		free(k->zc_out);
+		free(k->zc_held);
 		free(k->free);
 		free(k->out);
 		free(k->held);
@@ -310,35 +348,81 @@ static void wake_client(struct ferryd_sess_wk *k)
 		FERRYD_STAT_INC(&k->st, wakeups);
 }
 
-/* The slots the client gave back on rx_ret, checked, ours again. false when it broke a rule. */
-static bool rx_reap(struct ferryd_sess_wk *k)
+/* One frame the client gave back: checked, then its queue's again. */
+static bool frame_back(struct ferryd_sess_wk *k, uint32_t area, uint32_t fi)
+{
+	unsigned int qi = area - 1 - k->area_base;
+
+	if (area < 1 + k->area_base || qi >= k->nareas) {
+		ferryd_sess_fail(k, "rx_ret: gave back a frame of area %u, which worker %u's ring never carried", area,
+				 k->wid);
+		return false;
+	}
+	if (fi >= k->s->areas[k->area_base + qi].nframes || !k->zc_out[qi][fi]) {
+		ferryd_sess_fail(k, "rx_ret: gave back frame %u of area %u, %s", fi, area,
+				 fi >= k->s->areas[k->area_base + qi].nframes ? "out of range" : "which it did not hold");
+		return false;
+	}
+	k->zc_out[qi][fi] = 0;
+	k->zc_held[qi]--;
+	k->nzc--;
+	k->frame_back(k, qi, fi);
+	return true;
+}
+
+bool ferryd_sess_rx_reap(struct ferryd_sess_wk *k)
 {
 	uint32_t mask = k->s->rx_slots - 1;
 	uint32_t prod = __atomic_load_n(&k->rx_ret->producer, __ATOMIC_ACQUIRE);
 	uint32_t n = prod - k->rx_ret_cons;
 
-	if (n > k->nout) {
-		ferryd_sess_fail(k, "rx_ret: %u slots given back, but it held %u", n, k->nout);
+	if (k->dead)
+		return false;
+	if (!n)
+		return true;
+	if (n > k->nout + k->nzc) {
+		ferryd_sess_fail(k, "rx_ret: %u entries given back, but it held %u", n, k->nout + k->nzc);
 		return false;
 	}
 	for (uint32_t i = 0; i < n; i++) {
 		const struct ferry_ret_desc *d = &k->rx_ret_desc[(k->rx_ret_cons + i) & mask];
 		uint32_t slot = READ_ONCE(d->slot), area = READ_ONCE(d->area);
 
-		if (area || slot >= k->s->rx_slots || !k->out[slot]) {
-			ferryd_sess_fail(k, "rx_ret: gave back %s %u%s", area ? "a slot of area" : "slot",
-					 area ? area : slot,
-					 area ? ", but the session has no areas"
-					 : slot >= k->s->rx_slots ? ", out of range" : ", which it did not hold");
+		if (area) {
+			if (!k->nareas) {
+				ferryd_sess_fail(k, "rx_ret: gave back a slot of area %u, but the session has no areas here",
+						 area);
+				return false;
+			}
+			if (!frame_back(k, area, slot))
+				return false;
+			continue;
+		}
+		if (slot >= k->s->rx_slots || !k->out[slot]) {
+			ferryd_sess_fail(k, "rx_ret: gave back slot %u, %s", slot,
+					 slot >= k->s->rx_slots ? "out of range" : "which it did not hold");
 			return false;
 		}
 		k->out[slot] = 0;
+		k->nout--;
 		k->free[k->nfree++] = slot;
 	}
-	k->nout -= n;
 	k->rx_ret_cons = prod;
 	__atomic_store_n(&k->rx_ret->consumer, prod, __ATOMIC_RELEASE);
 	return true;
+}
+
+void ferryd_sess_zc_reclaim(struct ferryd_sess_wk *k)
+{
+	for (unsigned int qi = 0; qi < k->nareas; qi++)
+		for (uint32_t fi = 0; k->zc_held[qi] && fi < k->s->areas[k->area_base + qi].nframes; fi++) {
+			if (!k->zc_out[qi][fi])
+				continue;
+			k->zc_out[qi][fi] = 0;
+			k->zc_held[qi]--;
+			k->nzc--;
+			k->frame_back(k, qi, fi);
+		}
 }
 
 bool ferryd_sess_rx_put(struct ferryd_sess_wk *k, const void *data, uint32_t len, const union ferry_sockaddr *src)
@@ -352,7 +436,9 @@ bool ferryd_sess_rx_put(struct ferryd_sess_wk *k, const void *data, uint32_t len
 		k->stats_dirty = true;
 		return false;
 	}
-	if (ferry_unlikely(!k->nfree) && (!rx_reap(k) || !k->nfree)) {
+	/* a free slot, and room on the ring (which the client's frames share, in a zero-copy session) */
+	if (ferry_unlikely(!k->nfree || k->nout + k->nzc >= s->rx_slots) &&
+	    (!ferryd_sess_rx_reap(k) || !k->nfree || k->nout + k->nzc >= s->rx_slots)) {
 		FERRYD_STAT_INC(&k->st, rx_dropped_full);
 		k->stats_dirty = true;
 		return false;
@@ -374,6 +460,31 @@ bool ferryd_sess_rx_put(struct ferryd_sess_wk *k, const void *data, uint32_t len
 	return true;
 }
 
+bool ferryd_sess_rx_put_frame(struct ferryd_sess_wk *k, unsigned int qi, uint32_t fi, uint32_t off, uint32_t len,
+			      const union ferry_sockaddr *src)
+{
+	const struct ferryd_session *s = k->s;
+	struct ferry_rx_desc *d;
+
+	if (qi >= k->nareas || k->nout + k->nzc >= s->rx_slots)
+		return false;
+	d = &k->rx_desc[k->rx_prod & (s->rx_slots - 1)];
+	d->slot = fi;
+	d->len = len;
+	d->off = off;
+	d->area = k->area_base + qi + 1;
+	ferryd_ring_addr_from(&d->src, src);
+	k->zc_out[qi][fi] = 1;
+	k->zc_held[qi]++;
+	k->nzc++;
+	k->rx_prod++;
+	k->dirty = true;
+	FERRYD_STAT_INC(&k->st, rx_packets);
+	FERRYD_STAT_ADD(&k->st, rx_bytes, len);
+	FERRYD_STAT_INC(&k->st, rx_zero_copy);
+	return true;
+}
+
 /* ferryd's counters of this worker, where the client can read them. */
 static void share_stats(struct ferryd_sess_wk *k)
 {
@@ -387,6 +498,7 @@ static void share_stats(struct ferryd_sess_wk *k)
 	o->tx_bytes = k->st.tx_bytes;
 	o->tx_dropped = k->st.tx_dropped;
 	o->wakeups = k->st.wakeups;
+	o->rx_zero_copy = k->st.rx_zero_copy;
 }
 
 void ferryd_sess_rx_flush(struct ferryd_sess_wk *k)

@@ -30,10 +30,19 @@ struct ferry_watch;
 #define FERRYD_SESS_SLOT_SIZE 2048u
 #define FERRYD_SESS_MAX_REGION (1ull << 30)
 
+/* A queue's UMEM as a zero-copy session shares it (read-only). */
+struct ferryd_sess_area {
+	int fd;		     /* ferryd's memfd (sealed: a client can only map it read-only) */
+	uint64_t size;
+	uint32_t frame_size, nframes;
+	uint32_t worker, qi; /* the worker that owns the queue, and the queue's index among its queues */
+};
+
 /* The counters of one worker's side of a session (ferryd's own copy: the shared one is for the client). */
 struct ferryd_sess_stats {
 	uint64_t rx_packets, rx_bytes, rx_dropped_full, rx_dropped_big;
 	uint64_t tx_packets, tx_bytes, tx_dropped, wakeups, kicks;
+	uint64_t rx_zero_copy; /* of rx_packets: handed as UMEM frames, not copied */
 };
 
 /* Worker w's side of a session: touched by worker w only while the session is published. */
@@ -61,6 +70,14 @@ struct ferryd_sess_wk {
 	bool first_to_fail; /* this worker found the session broken first: it reports it (once) */
 	bool told;     /* the control thread was told (and the watch dropped) */
 	bool tx_queued; /* on the worker's list of sessions whose TX waits for room */
+	/* zero-copy: this worker's queues' frames the client holds (area_base + qi + 1 on the ring) */
+	unsigned int area_base, nareas;
+	uint8_t **zc_out;  /* per queue, per frame: 1 while the client holds it */
+	uint32_t *zc_held; /* per queue: frames the client holds */
+	uint32_t nzc;
+	/* gives a frame the client returned (or that is taken back) to its queue */
+	void (*frame_back)(struct ferryd_sess_wk *k, unsigned int qi, uint32_t fi);
+	void *frame_back_ctx;
 	int kick_rd;   /* our end of the client's pipe to us */
 	struct ferry_watch *watch; /* kick_rd on the worker's reactor */
 	struct ferryd_sess_stats st;
@@ -81,6 +98,9 @@ struct ferryd_session {
 	int *kick_wr;	/* the client's ends of the pipes to the workers: handed over, then closed */
 	uint32_t rx_slots, tx_slots, slot_size;
 	unsigned int nw;
+	bool zc; /* RX descriptors may name UMEM frames (areas[]) */
+	unsigned int nareas;
+	struct ferryd_sess_area areas[FERRY_RING_MAX_AREAS];
 	/* a worker found the client breaking a rule: 1 while it writes why, 2 when why is there (atomic) */
 	int failed;
 	char failed_why[128];
@@ -90,12 +110,14 @@ struct ferryd_session {
 
 /*
  * A session of svc (id svc_id, bound to addr) for nw workers with the sizes
- * given (0: the defaults). 0, or -errno with a reason a client can act on:
+ * given (0: the defaults); zero-copy when nareas (the queues' UMEMs, in
+ * worker order) are given. 0, or -errno with a reason a client can act on:
  * -EINVAL sizes out of bounds, -E2BIG a region too large, -ENOMEM/-EMFILE.
  */
 int ferryd_session_new(struct ferryd_service *svc, unsigned int svc_id, const union ferry_sockaddr *addr,
 		       unsigned int nw, unsigned int id, uint32_t rx_slots, uint32_t tx_slots, uint32_t slot_size,
-		       struct ferryd_session **out, char *why, size_t whylen);
+		       const struct ferryd_sess_area *areas, unsigned int nareas, struct ferryd_session **out,
+		       char *why, size_t whylen);
 /* Unmaps and closes everything (no worker may use it any more). NULL is ignored. */
 void ferryd_session_free(struct ferryd_session *s);
 /* Closes the ends that were the client's, once they are handed over. */
@@ -116,6 +138,21 @@ void ferryd_sess_fail(struct ferryd_sess_wk *k, const char *fmt, ...) __attribut
  * after taking back what the client returned).
  */
 bool ferryd_sess_rx_put(struct ferryd_sess_wk *k, const void *data, uint32_t len, const union ferry_sockaddr *src);
+
+/*
+ * Zero-copy: hands frame fi of this worker's queue qi (len bytes at off in
+ * the frame) to the client as it is. false when the client holds as many
+ * entries as its ring has (counted as rx_dropped_full by the caller's
+ * choice: it may copy instead) or the session is not zero-copy.
+ */
+bool ferryd_sess_rx_put_frame(struct ferryd_sess_wk *k, unsigned int qi, uint32_t fi, uint32_t off, uint32_t len,
+			      const union ferry_sockaddr *src);
+
+/* Takes back what the client returned on rx_ret (slots, and frames through frame_back). false: it lied. */
+bool ferryd_sess_rx_reap(struct ferryd_sess_wk *k);
+
+/* Every frame the client still holds goes back through frame_back (the session ends, or ferryd drains). */
+void ferryd_sess_zc_reclaim(struct ferryd_sess_wk *k);
 
 /* Publishes the rx entries written since the last flush and wakes the client if it asked. */
 void ferryd_sess_rx_flush(struct ferryd_sess_wk *k);

@@ -33,6 +33,7 @@ struct ferryd_xq {
 	bool in_map, zero_copy;
 	bool kick_due; /* descriptors went on the TX ring since the last wake-up */
 	uint32_t fill_target;
+	uint32_t zc_held; /* frames zero-copy clients hold (the dispatcher keeps it under half) */
 	/* built frames waiting for room on the TX ring, oldest first */
 	struct xdp_desc *backlog;
 	uint32_t bl_head, bl_n, bl_cap;

@@ -5,7 +5,7 @@
  * batch callback runs on ferryd's shared-memory rings (the default) or on a
  * plain UDP socket (--socket ADDR:PORT): only the source changes.
  *
- * Usage: ferry-echo [--control PATH] [--reconnect] [--count] [--quiet] SERVICE
+ * Usage: ferry-echo [--control PATH] [--reconnect] [--zero-copy] [--count] [--quiet] SERVICE
  *        ferry-echo --socket ADDR:PORT [--count] [--quiet]
  * Runs until SIGINT or SIGTERM; SIGUSR1 prints its counters; they are
  * printed at the end too, as one "ferry-echo ..." line.
@@ -46,10 +46,11 @@ static void print_stats(const struct echo *e)
 	printf("ferry-echo datagrams=%llu bytes=%llu sent=%llu unsent=%llu", (unsigned long long)e->datagrams,
 	       (unsigned long long)e->bytes, (unsigned long long)e->sent, (unsigned long long)e->unsent);
 	if (e->client && !ferry_client_stats(e->client, &cs))
-		printf(" session=%u workers=%u rx_dropped_full=%llu rx_dropped_big=%llu tx_dropped=%llu reconnects=%llu",
+		printf(" session=%u workers=%u rx_dropped_full=%llu rx_dropped_big=%llu rx_zero_copy=%llu tx_dropped=%llu "
+		       "reconnects=%llu",
 		       cs.session, cs.workers, (unsigned long long)cs.rx_dropped_full,
-		       (unsigned long long)cs.rx_dropped_big, (unsigned long long)cs.tx_dropped,
-		       (unsigned long long)cs.reconnects);
+		       (unsigned long long)cs.rx_dropped_big, (unsigned long long)cs.rx_zero_copy,
+		       (unsigned long long)cs.tx_dropped, (unsigned long long)cs.reconnects);
 	printf("\n");
 	fflush(stdout);
 }
@@ -84,7 +85,7 @@ static void on_batch(void *user, struct ferry_iobuf **bufs, const union ferry_so
 
 static void usage(FILE *out)
 {
-	fprintf(out, "Usage: ferry-echo [--control PATH] [--reconnect] [--count] [--quiet] SERVICE\n"
+	fprintf(out, "Usage: ferry-echo [--control PATH] [--reconnect] [--zero-copy] [--count] [--quiet] SERVICE\n"
 		     "       ferry-echo --socket ADDR:PORT [--count] [--quiet]\n");
 }
 
@@ -94,23 +95,25 @@ int main(int argc, char **argv)
 		{"control", required_argument, NULL, 'c'}, {"socket", required_argument, NULL, 's'},
 		{"reconnect", no_argument, NULL, 'r'},	   {"count", no_argument, NULL, 'n'},
 		{"quiet", no_argument, NULL, 'q'},	   {"help", no_argument, NULL, 'h'},
+		{"zero-copy", no_argument, NULL, 'z'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *control = NULL, *sock = NULL;
 	struct echo e = { .fd = -1 };
 	struct ferry_udp_config cfg;
 	struct ferry_udp_loop_opts lo = { .sz = sizeof(lo), .create_srcs = true };
-	bool reconnect = false, quiet = false;
+	bool reconnect = false, quiet = false, zero_copy = false;
 	char why[160] = "";
 	int c, rc;
 
-	while ((c = getopt_long(argc, argv, "c:s:rnqh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:s:rnqhz", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c': control = optarg; break;
 		case 's': sock = optarg; break;
 		case 'r': reconnect = true; break;
 		case 'n': e.count_only = true; break;
 		case 'q': quiet = true; break;
+		case 'z': zero_copy = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -146,7 +149,7 @@ int main(int argc, char **argv)
 	} else {
 		struct ferry_client_opts o = {
 			.sz = sizeof(o), .socket_path = control, .service = argv[optind], .reconnect = reconnect,
-			.why = why, .whylen = sizeof(why),
+			.why = why, .whylen = sizeof(why), .zero_copy = zero_copy,
 		};
 
 		rc = ferry_client_connect(&o, &e.client);

@@ -58,6 +58,20 @@ struct csw {
 	bool rx_ret_dirty;
 };
 
+/* A zero-copy area: a queue's UMEM, read-only, and an iobuf and a state per frame. */
+struct carea {
+	uint8_t *map;
+	size_t size;
+	uint32_t frame_size, nframes, worker;
+	struct ferry_iobuf *iob;
+	uint8_t *state;
+};
+
+/* An RX slot's number (iobuf reserved): w * rx_slots + slot, or for a frame ZC_IDX | area << 20 | frame. */
+#define ZC_IDX (1u << 31)
+#define ZC_AREA(idx) (((idx) >> 20) & 0x7ff)
+#define ZC_FRAME(idx) ((idx) & 0xfffff)
+
 struct session {
 	unsigned int refs; /* the client's while attached, one per kept slot */
 	uint8_t *region;
@@ -69,6 +83,8 @@ struct session {
 	uint8_t *state;		 /* per RX slot */
 	unsigned int kept;
 	uint64_t bad_desc;	 /* entries from ferryd that named no slot of ours (never seen; counted) */
+	uint32_t nareas;	 /* zero-copy: queues' UMEMs, mapped read-only */
+	struct carea *areas;
 	struct csw w[];
 };
 
@@ -78,7 +94,7 @@ struct ferry_client {
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	char service[32];
 	uint32_t rx_slots, tx_slots, slot_size;
-	bool reconnect;
+	bool reconnect, zero_copy;
 	int epfd, self_efd, timer_fd, ctl;
 	struct session *s;   /* attached, or NULL */
 	struct session *old; /* ended by ferryd, what it left on the rings not yet delivered */
@@ -146,6 +162,13 @@ static void session_unref(struct session *s)
 	}
 	if (s->wake_rd >= 0)
 		close(s->wake_rd);
+	for (uint32_t a = 0; s->areas && a < s->nareas; a++) {
+		if (s->areas[a].map)
+			munmap(s->areas[a].map, s->areas[a].size);
+		free(s->areas[a].iob);
+		free(s->areas[a].state);
+	}
+	free(s->areas);
 	if (s->region)
 		munmap(s->region, s->size);
 	free(s->iob);
@@ -183,7 +206,8 @@ static int map_session(struct session *s, int memfd, const struct ferry_ctl_repl
 	}
 	h = (const struct ferry_ring_header *)s->region;
 	if (h->magic != FERRY_RING_MAGIC || h->version != FERRY_RING_VERSION || h->header_size != sizeof(*h) ||
-	    h->region_size != s->size || h->nworkers != s->nw || h->flags || h->nareas ||
+	    h->region_size != s->size || h->nworkers != s->nw || (h->flags & ~FERRY_RING_ZEROCOPY) ||
+	    h->nareas != rep->nareas || !h->nareas != !(h->flags & FERRY_RING_ZEROCOPY) ||
 	    !pow2_in(h->rx_slots, FERRY_RING_MIN_SLOTS, FERRY_RING_MAX_SLOTS) ||
 	    !pow2_in(h->tx_slots, FERRY_RING_MIN_SLOTS, FERRY_RING_MAX_SLOTS) || h->slot_size % 64 ||
 	    h->slot_size < FERRY_RING_MIN_SLOT_SIZE || h->slot_size > FERRY_RING_MAX_SLOT_SIZE) {
@@ -244,6 +268,62 @@ static int map_session(struct session *s, int memfd, const struct ferry_ctl_repl
 	return 0;
 }
 
+/* The zero-copy areas the header describes, from their fds: mapped read-only (ferryd sealed them so). */
+static int map_areas(struct session *s, const int *fds, char *why, size_t whylen)
+{
+	const struct ferry_ring_header *h = (const struct ferry_ring_header *)s->region;
+
+	s->areas = calloc(h->nareas, sizeof(*s->areas));
+	if (!s->areas)
+		return -ENOMEM;
+	s->nareas = h->nareas;
+	for (uint32_t a = 0; a < s->nareas; a++) {
+		const struct ferry_ring_area *ra = &h->areas[a];
+		struct carea *ca = &s->areas[a];
+		struct stat st;
+
+		if (ra->worker >= s->nw || (ra->frame_size != 2048 && ra->frame_size != 4096) || !ra->size ||
+		    ra->size % ra->frame_size || ra->size / ra->frame_size > (1u << 20) || fstat(fds[a], &st) ||
+		    (uint64_t)st.st_size != ra->size) {
+			set_why(why, whylen, "zero-copy area %u is not what the header says", a);
+			return -EPROTO;
+		}
+		ca->size = ra->size;
+		ca->frame_size = ra->frame_size;
+		ca->nframes = (uint32_t)(ra->size / ra->frame_size);
+		ca->worker = ra->worker;
+		ca->map = mmap(NULL, ca->size, PROT_READ, MAP_SHARED, fds[a], 0);
+		if (ca->map == MAP_FAILED) {
+			ca->map = NULL;
+			set_why(why, whylen, "mapping zero-copy area %u: %s", a, strerror(errno));
+			return -errno;
+		}
+		ca->iob = calloc(ca->nframes, sizeof(*ca->iob));
+		ca->state = calloc(ca->nframes, 1);
+		if (!ca->iob || !ca->state)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Where RX slot (or frame) idx of s keeps its state, and its iobuf; NULL when idx names none. */
+static uint8_t *slot_state(struct session *s, uint32_t idx)
+{
+	if (idx & ZC_IDX) {
+		uint32_t a = ZC_AREA(idx), fi = ZC_FRAME(idx);
+
+		return a < s->nareas && fi < s->areas[a].nframes ? &s->areas[a].state[fi] : NULL;
+	}
+	return idx < s->nw * s->rx_slots ? &s->state[idx] : NULL;
+}
+
+static struct ferry_iobuf *slot_iob(struct session *s, uint32_t idx)
+{
+	if (idx & ZC_IDX)
+		return &s->areas[ZC_AREA(idx)].iob[ZC_FRAME(idx)];
+	return &s->iob[idx];
+}
+
 /*
  * One attach over a new control connection: *out and *ctl on success, or
  * -errno with a reason.
@@ -292,6 +372,7 @@ static int attach(struct ferry_client *c, struct session **out, int *ctl, char *
 	a.rx_slots = c->rx_slots;
 	a.tx_slots = c->tx_slots;
 	a.slot_size = c->slot_size;
+	a.flags = c->zero_copy ? FERRY_CTL_ZEROCOPY : 0;
 	if (send(fd, &a, sizeof(a), MSG_NOSIGNAL) != (ssize_t)sizeof(a)) {
 		err = errno == EAGAIN ? -ETIMEDOUT : -errno;
 		set_why(why, whylen, "asking ferryd to attach: %s", strerror(-err));
@@ -337,7 +418,7 @@ static int attach(struct ferry_client *c, struct session **out, int *ctl, char *
 		goto fail;
 	}
 	if (rep.version != FERRY_RING_VERSION || !rep.nworkers || rep.nworkers > FERRY_RING_MAX_WORKERS ||
-	    rep.nareas || nfds != 2 + rep.nworkers) {
+	    rep.nareas > FERRY_RING_MAX_AREAS || (rep.nareas && !c->zero_copy) || nfds != 2 + rep.nworkers + rep.nareas) {
 		err = -EPROTO;
 		set_why(why, whylen, "ferryd's answer is not one this libferry understands (version %u, %u fds)",
 			rep.version, nfds);
@@ -355,7 +436,11 @@ static int attach(struct ferry_client *c, struct session **out, int *ctl, char *
 	for (uint32_t i = 0; i < s->nw; i++)
 		s->w[i].kick_wr = fds[2 + i];
 	err = map_session(s, fds[0], &rep, why, whylen);
+	if (!err && rep.nareas)
+		err = map_areas(s, fds + 2 + s->nw, why, whylen);
 	close(fds[0]);
+	for (unsigned int i = 0; i < rep.nareas; i++)
+		close(fds[2 + s->nw + i]); /* mapped (or not): the fds are not needed */
 	nfds = 0; /* the session owns the rest now */
 	if (err) {
 		if (err == -ENOMEM)
@@ -523,16 +608,17 @@ static void handle_events(struct ferry_client *c)
 
 static void rx_return(struct session *s, uint32_t idx)
 {
-	uint32_t wi = idx / s->rx_slots, slot = idx % s->rx_slots;
+	bool zc = idx & ZC_IDX;
+	uint32_t wi = zc ? s->areas[ZC_AREA(idx)].worker : idx / s->rx_slots;
 	struct csw *w = &s->w[wi];
 	struct ferry_ret_desc *d;
 
-	s->state[idx] = SLOT_FERRYD;
+	*slot_state(s, idx) = SLOT_FERRYD;
 	if (s->gone)
 		return;
 	d = &w->rx_ret_desc[w->rx_ret_prod & (s->rx_slots - 1)];
-	d->slot = slot;
-	d->area = 0;
+	d->slot = zc ? ZC_FRAME(idx) : idx % s->rx_slots;
+	d->area = zc ? ZC_AREA(idx) + 1 : 0;
 	w->rx_ret_prod++;
 	w->rx_ret_dirty = true;
 }
@@ -558,7 +644,7 @@ static struct session *slot_of(struct ferry_iobuf *b, uint32_t *idx)
 		return NULL;
 	s = (struct session *)(uintptr_t)b->cookie;
 	*idx = b->reserved;
-	if (*idx >= s->nw * s->rx_slots || &s->iob[*idx] != b)
+	if (!slot_state(s, *idx) || slot_iob(s, *idx) != b)
 		return NULL;
 	return s;
 }
@@ -570,7 +656,7 @@ void ferry__client_slot_free(struct ferry_iobuf *b)
 
 	if (!s)
 		return;
-	switch (s->state[idx]) {
+	switch (*slot_state(s, idx)) {
 	case SLOT_KEPT:
 		rx_return(s, idx);
 		rx_publish(s);
@@ -579,7 +665,7 @@ void ferry__client_slot_free(struct ferry_iobuf *b)
 		break;
 	case SLOT_CB:
 		/* freed inside the callback that has it: given back when the callback returns */
-		s->state[idx] = SLOT_CB_FREED;
+		*slot_state(s, idx) = SLOT_CB_FREED;
 		break;
 	default:
 		break; /* freed twice, or never kept: nothing to do */
@@ -657,24 +743,41 @@ static unsigned int gather(struct ferry_client *c, struct session *s, struct clo
 			avail = s->rx_slots; /* not what ferryd does; read no further than the ring */
 		for (; avail && n < max; avail--) {
 			const struct ferry_rx_desc *d = &w->rx_desc[w->rx_cons++ & mask];
-			uint32_t slot = d->slot, len = d->len, off = d->off, idx = wi * s->rx_slots + slot;
+			uint32_t slot = d->slot, len = d->len, off = d->off, area = d->area, idx;
 			struct ferry_iobuf *b;
+			uint8_t *st;
 
-			if (slot >= s->rx_slots || d->area || off > s->slot_size || len > s->slot_size - off ||
-			    s->state[idx] != SLOT_FERRYD) {
-				s->bad_desc++;
-				continue;
+			if (area) {
+				/* zero-copy: a frame of a queue this worker owns, read-only; its limits are the datagram */
+				const struct carea *ca = area <= s->nareas ? &s->areas[area - 1] : NULL;
+
+				idx = ZC_IDX | (area - 1) << 20 | slot;
+				if (!ca || ca->worker != wi || slot >= ca->nframes || off > ca->frame_size ||
+				    len > ca->frame_size - off || *(st = slot_state(s, idx)) != SLOT_FERRYD) {
+					s->bad_desc++;
+					continue;
+				}
+				b = slot_iob(s, idx);
+				b->data = ca->map + (size_t)slot * ca->frame_size;
+				b->hi = b->hi_max = off + len;
+			} else {
+				idx = wi * s->rx_slots + slot;
+				if (slot >= s->rx_slots || off > s->slot_size || len > s->slot_size - off ||
+				    *(st = slot_state(s, idx)) != SLOT_FERRYD) {
+					s->bad_desc++;
+					continue;
+				}
+				b = slot_iob(s, idx);
+				b->data = w->rx_slot + (size_t)slot * s->slot_size;
+				b->hi = b->hi_max = s->slot_size;
 			}
-			b = &s->iob[idx];
-			b->data = w->rx_slot + (size_t)slot * s->slot_size;
 			/* as if received at lo: before (flip_lo by default) makes the datagram the window */
 			b->lo_min = off;
 			b->lo = off + len;
-			b->hi = b->hi_max = s->slot_size;
 			b->flags = FERRY_IOBUF_SLOT;
 			b->reserved = idx;
 			b->cookie = (uint64_t)(uintptr_t)s;
-			s->state[idx] = SLOT_CB;
+			*st = SLOT_CB;
 			addr_to(&l->srcs[n], &d->src);
 			l->bufs[n] = l->orig[n] = b;
 			n++;
@@ -706,17 +809,19 @@ static void settle(struct cloop *l, struct session *s, unsigned int n)
 		uint32_t idx;
 		struct session *x = slot_of(l->bufs[i], &idx);
 
-		if (x == s && (s->state[idx] == SLOT_CB || s->state[idx] == SLOT_CB_FREED))
-			s->state[idx] = SLOT_CB_SEEN;
+		if (x == s && (*slot_state(s, idx) == SLOT_CB || *slot_state(s, idx) == SLOT_CB_FREED))
+			*slot_state(s, idx) = SLOT_CB_SEEN;
 	}
 	for (unsigned int i = 0; i < n; i++) {
 		uint32_t idx = l->orig[i]->reserved;
 
-		if (s->state[idx] == SLOT_CB) {
-			s->state[idx] = SLOT_KEPT;
+		uint8_t *st = slot_state(s, idx);
+
+		if (*st == SLOT_CB) {
+			*st = SLOT_KEPT;
 			s->kept++;
 			s->refs++;
-		} else if (s->state[idx] == SLOT_CB_SEEN || s->state[idx] == SLOT_CB_FREED) {
+		} else if (*st == SLOT_CB_SEEN || *st == SLOT_CB_FREED) {
 			rx_return(s, idx);
 		}
 	}
@@ -725,7 +830,7 @@ static void settle(struct cloop *l, struct session *s, unsigned int n)
 		uint32_t idx;
 		struct session *x = slot_of(l->bufs[i], &idx);
 
-		if (x && x->state[idx] == SLOT_KEPT) {
+		if (x && *slot_state(x, idx) == SLOT_KEPT) {
 			rx_return(x, idx);
 			rx_publish(x);
 			x->kept--;
@@ -1085,6 +1190,7 @@ int ferry_client_connect(const struct ferry_client_opts *opts, struct ferry_clie
 	c->tx_slots = o.tx_slots;
 	c->slot_size = o.slot_size;
 	c->reconnect = o.reconnect;
+	c->zero_copy = o.zero_copy;
 	c->backoff_ms = BACKOFF_MIN_MS;
 	c->epfd = epoll_create1(EPOLL_CLOEXEC);
 	c->self_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -1167,6 +1273,7 @@ int ferry_client_stats(const struct ferry_client *c, struct ferry_client_stats *
 		out->rx_bytes += __atomic_load_n(&st->rx_bytes, __ATOMIC_RELAXED);
 		out->rx_dropped_full += __atomic_load_n(&st->rx_dropped_full, __ATOMIC_RELAXED);
 		out->rx_dropped_big += __atomic_load_n(&st->rx_dropped_big, __ATOMIC_RELAXED);
+		out->rx_zero_copy += __atomic_load_n(&st->rx_zero_copy, __ATOMIC_RELAXED);
 		out->tx_packets += __atomic_load_n(&st->tx_packets, __ATOMIC_RELAXED);
 		out->tx_bytes += __atomic_load_n(&st->tx_bytes, __ATOMIC_RELAXED);
 		out->tx_dropped += __atomic_load_n(&st->tx_dropped, __ATOMIC_RELAXED);

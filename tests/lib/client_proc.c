@@ -112,6 +112,9 @@ static void on_batch(void *user, struct ferry_iobuf **bufs, const union ferry_so
 	}
 	if (ch.cfg->flags & FERRY_TEST_CLIENT_KEEP)
 		keep(bufs, count);
+	if (ch.cfg->flags & FERRY_TEST_CLIENT_HOARD)
+		for (unsigned int i = 0; i < count; i++)
+			bufs[i] = &ch.dummy; /* the slot is the callback's now, for good */
 	if (ch.cfg->slow_us)
 		usleep(ch.cfg->slow_us);
 	ferry_client_stats(ch.c, &sh->stats);
@@ -156,6 +159,7 @@ static void child(const struct ferry_test_client_cfg *cfg, struct ferry_test_cli
 		.sz = sizeof(o), .socket_path = cfg->control, .service = cfg->service,
 		.rx_slots = cfg->rx_slots, .tx_slots = cfg->tx_slots, .slot_size = cfg->slot_size,
 		.reconnect = cfg->flags & FERRY_TEST_CLIENT_RECONNECT, .why = sh->why, .whylen = sizeof(sh->why),
+		.zero_copy = cfg->flags & FERRY_TEST_CLIENT_ZERO_COPY,
 	};
 	struct ferry_udp_config lc;
 	struct ferry_udp_loop_opts lo = { .sz = sizeof(lo) };

@@ -178,6 +178,9 @@ static void raw_init(struct ferry_test_raw *r)
 	r->ctl = r->wake_rd = -1;
 	for (unsigned int i = 0; i < FERRY_RING_MAX_WORKERS; i++)
 		r->kick[i] = -1;
+	for (unsigned int i = 0; i < FERRY_RING_MAX_AREAS; i++)
+		r->area_fd[i] = -1;
+	r->nareas = 0;
 }
 
 int ferry_test_raw_attach(struct ferry_test_raw *r, const char *control, const struct ferry_ctl_attach *a,
@@ -218,8 +221,8 @@ int ferry_test_raw_attach(struct ferry_test_raw *r, const char *control, const s
 		snprintf(why, whylen, "%s", r->rep.why);
 		goto fail;
 	}
-	if (!r->rep.nworkers || r->rep.nworkers > FERRY_RING_MAX_WORKERS || r->rep.nareas ||
-	    nfds != 2 + r->rep.nworkers) {
+	if (!r->rep.nworkers || r->rep.nworkers > FERRY_RING_MAX_WORKERS || r->rep.nareas > FERRY_RING_MAX_AREAS ||
+	    nfds != 2 + r->rep.nworkers + r->rep.nareas) {
 		err = -EPROTO;
 		snprintf(why, whylen, "ferryd's answer: %u workers, %u areas, %u fds", r->rep.nworkers, r->rep.nareas,
 			 nfds);
@@ -230,6 +233,9 @@ int ferry_test_raw_attach(struct ferry_test_raw *r, const char *control, const s
 	r->wake_rd = fds[1];
 	for (unsigned int i = 0; i < r->nw; i++)
 		r->kick[i] = fds[2 + i];
+	r->nareas = r->rep.nareas;
+	for (unsigned int i = 0; i < r->nareas; i++)
+		r->area_fd[i] = fds[2 + r->nw + i];
 	memfd = fds[0];
 	nfds = 0;
 	if (fstat(memfd, &st) || (uint64_t)st.st_size != r->rep.region_size ||
@@ -293,5 +299,8 @@ void ferry_test_raw_close(struct ferry_test_raw *r)
 	for (unsigned int i = 0; i < FERRY_RING_MAX_WORKERS; i++)
 		if (r->kick[i] >= 0)
 			close(r->kick[i]);
+	for (unsigned int i = 0; i < FERRY_RING_MAX_AREAS; i++)
+		if (r->area_fd[i] >= 0)
+			close(r->area_fd[i]);
 	raw_init(r);
 }

@@ -31,6 +31,8 @@ struct ferry_test_raw {
 	int wake_rd; /* ferryd's pipe to us, or -1 */
 	int kick[FERRY_RING_MAX_WORKERS]; /* our pipes to the workers */
 	unsigned int nw;
+	int area_fd[FERRY_RING_MAX_AREAS]; /* zero-copy: each queue's UMEM (read-only), or -1 */
+	unsigned int nareas;
 	uint8_t *region;
 	size_t size;
 	const struct ferry_ring_header *h;

@@ -17,7 +17,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -26,6 +29,7 @@
 
 #include "client_proc.h"
 #include "ferryd_proc.h"
+#include "hostile_client.h"
 #include "netns.h"
 #include "testutil.h"
 
@@ -286,11 +290,15 @@ struct one_case {
 	char mode[8];
 	int family;
 	unsigned int workers;
+	bool zero_copy;
 };
 
 static struct one_case one_cases[] = {
-	{"xdp", AF_INET, 1},	{"xdp", AF_INET6, 1},	 {"socket", AF_INET, 1}, {"socket", AF_INET6, 1},
-	{"xdp", AF_INET, 2},	{"xdp", AF_INET6, 2},	 {"socket", AF_INET, 2}, {"socket", AF_INET6, 2},
+	{"xdp", AF_INET, 1, false},    {"xdp", AF_INET6, 1, false}, {"socket", AF_INET, 1, false},
+	{"socket", AF_INET6, 1, false}, {"xdp", AF_INET, 2, false},  {"xdp", AF_INET6, 2, false},
+	{"socket", AF_INET, 2, false},	{"socket", AF_INET6, 2, false},
+	{"xdp", AF_INET, 1, true},     {"xdp", AF_INET6, 1, true},  {"xdp", AF_INET, 2, true},
+	{"xdp", AF_INET6, 2, true},
 };
 
 ParameterizedTestParameters(clients, one_client_gets_every_datagram)
@@ -300,11 +308,15 @@ ParameterizedTestParameters(clients, one_client_gets_every_datagram)
 
 #define ONE_COUNT 3000
 
-/* A bounded burst over FLOWS flows: the one client has every datagram, once, byte-exact, from its source. */
+/*
+ * A bounded burst over FLOWS flows: the one client has every datagram, once,
+ * byte-exact, from its source; zero-copy: in the frames they arrived in.
+ */
 ParameterizedTest(struct one_case *c, clients, one_client_gets_every_datagram, .fini = teardown, .timeout = 90)
 {
 	char workers[8];
-	const char *more[] = {"--mode", c->mode, "--queues", workers, "--workers", workers, NULL};
+	const char *more[] = {"--mode", c->mode, "--queues", workers, "--workers", workers,
+			      c->zero_copy ? "--client-zero-copy" : NULL, "s4", "--client-zero-copy", "s6", NULL};
 	const char *argv[64];
 	struct burst b = {0};
 	unsigned int got;
@@ -312,7 +324,7 @@ ParameterizedTest(struct one_case *c, clients, one_client_gets_every_datagram, .
 	snprintf(workers, sizeof(workers), "%u", c->workers);
 	env_up(c->workers);
 	start_ferryd(argv_with(argv, more));
-	start_client(0, c->family == AF_INET ? "s4" : "s6", 0, NULL);
+	start_client(0, c->family == AF_INET ? "s4" : "s6", c->zero_copy ? FERRY_TEST_CLIENT_ZERO_COPY : 0, NULL);
 	cr_assert_eq(fx.c[0].sh->stats.workers, c->workers, "expected a ring set per worker (%u), got %u", c->workers,
 		     fx.c[0].sh->stats.workers);
 	burst_send(&b, c->family, ONE_COUNT, 0);
@@ -327,8 +339,17 @@ ParameterizedTest(struct one_case *c, clients, one_client_gets_every_datagram, .
 		     fx.c[0].sh->loop_result);
 	cr_assert_eq(fx.c[0].sh->stats.rx_dropped_full + fx.c[0].sh->stats.rx_dropped_big, 0,
 		     "expected no drop for the client");
-	cr_log_info("%s IPv%d %u worker(s): %u datagrams, %" PRIu64 " batches, %" PRIu64 " wake-ups", c->mode,
-		    c->family == AF_INET ? 4 : 6, c->workers, got, fx.c[0].sh->batches, fx.c[0].sh->stats.wakeups);
+	cr_log_info("%s IPv%d %u worker(s)%s: %u datagrams (%" PRIu64 " zero-copy), %" PRIu64 " batches, %" PRIu64
+		    " wake-ups",
+		    c->mode, c->family == AF_INET ? 4 : 6, c->workers, c->zero_copy ? " zero-copy" : "", got,
+		    fx.c[0].sh->stats.rx_zero_copy, fx.c[0].sh->batches, fx.c[0].sh->stats.wakeups);
+	if (c->zero_copy)
+		/* all but what the kernel's path delivered (none here: every datagram fits a frame) */
+		cr_assert_eq(fx.c[0].sh->stats.rx_zero_copy, fx.c[0].sh->stats.rx_packets,
+			     "expected every datagram handed zero-copy, %" PRIu64 " of %" PRIu64,
+			     fx.c[0].sh->stats.rx_zero_copy, fx.c[0].sh->stats.rx_packets);
+	else
+		cr_assert_eq(fx.c[0].sh->stats.rx_zero_copy, 0, "expected copies only");
 	stop_ferryd();
 	burst_free(&b);
 }
@@ -721,5 +742,256 @@ Test(clients, attach_errors_are_distinct, .fini = teardown, .timeout = 60)
 	o.slot_size = 0;
 	cr_assert_eq(ferry_client_connect(&o, &c), 0, "expected to attach (%s)", why);
 	ferry_client_close(c);
+	stop_ferryd();
+}
+
+/* ---- zero-copy ---------------------------------------------------------------------------------- */
+
+#define ZC_COUNT 4000
+
+/*
+ * A zero-copy client that keeps frames, then is killed holding some: ferryd
+ * takes them back (its queue's frames all accounted for at exit), and a
+ * client attached after it has every datagram of the next burst.
+ */
+Test(clients, zero_copy_kill_holding_frames_they_come_back, .fini = teardown, .timeout = 90)
+{
+	const char *more[] = {"--mode", "xdp", "--client-zero-copy", "s4", NULL};
+	const char *argv[64];
+	struct burst b = {0};
+
+	env_up(1);
+	start_ferryd(argv_with(argv, more));
+	start_client(0, "s4", FERRY_TEST_CLIENT_ZERO_COPY | FERRY_TEST_CLIENT_KEEP, NULL);
+	burst_send(&b, AF_INET, ZC_COUNT / 2, 0);
+	cr_assert(wait_delivered(0, ZC_COUNT / 2, DELIVER_MS), "expected the first half delivered: %" PRIu64,
+		  delivered(0));
+	cr_assert_gt(fx.c[0].sh->stats.rx_zero_copy, 0, "expected frames handed zero-copy");
+	cr_assert_gt(ferry_test_ferryd_ask(&fx.d, "frames_user"), 0, "expected the client to hold frames");
+	ferry_test_client_kill(&fx.c[0]);
+	start_client(1, "s4", FERRY_TEST_CLIENT_ZERO_COPY, NULL);
+	burst_send(&b, AF_INET, ZC_COUNT / 2, ZC_COUNT / 2);
+	wait_delivered(1, ZC_COUNT / 2, DELIVER_MS);
+	ferry_test_client_stop(&fx.c[1]);
+	memset(b.seen, 0, b.count);
+	cr_assert_eq(check_records(&b, 1, NULL), ZC_COUNT / 2, "expected the second client to have all %d, it had %u",
+		     ZC_COUNT / 2, fx.c[1].sh->nrec);
+	cr_assert_eq(ferry_test_ferryd_ask(&fx.d, "frames_user"), 0,
+		     "expected every frame back once both sessions ended; log:\n%s", ferryd_log());
+	stop_ferryd(); /* exit 0: frames balanced */
+	burst_free(&b);
+}
+
+/* A zero-copy client that never gives frames back gets copies: its queue never runs dry for the others. */
+Test(clients, zero_copy_hoarder_gets_copies_the_queue_keeps_working, .fini = teardown, .timeout = 90)
+{
+	const char *more[] = {"--mode", "xdp", "--client-zero-copy", "s4", "--fanout", "s4=round-robin", "--frames",
+			      "1024", "--batch", "32", NULL};
+	const char *argv[64];
+	struct ferry_test_client_cfg hoard = {.rx_slots = 4096, .slow_us = 0};
+	struct burst b = {0};
+	uint64_t zc;
+
+	env_up(1);
+	start_ferryd(argv_with(argv, more));
+	/* keeps every slot it gets for good: with 4096 slots it would take every frame of the queue */
+	start_client(0, "s4", FERRY_TEST_CLIENT_ZERO_COPY | FERRY_TEST_CLIENT_HOARD, &hoard);
+	start_client(1, "s4", 0, NULL);
+	burst_send(&b, AF_INET, ZC_COUNT, 0);
+	wait_delivered(1, ZC_COUNT / 2, DELIVER_MS);
+	for (uint64_t deadline = ferry_test_now_ms() + DELIVER_MS;
+	     delivered(0) < ZC_COUNT / 2 && ferry_test_now_ms() < deadline;)
+		usleep(5000);
+	ferry_test_client_stop(&fx.c[0]);
+	ferry_test_client_stop(&fx.c[1]);
+	zc = fx.c[0].sh->stats.rx_zero_copy;
+	cr_log_info("hoarder: %u delivered, %" PRIu64 " zero-copy", fx.c[0].sh->nrec, zc);
+	cr_assert_eq(check_records(&b, 0, NULL) + check_records(&b, 1, NULL), ZC_COUNT,
+		     "expected every datagram delivered to one of the two");
+	cr_assert_eq(zc, 1024 / 4, "expected a quarter of the queue's frames handed zero-copy, then copies; got %" PRIu64,
+		     zc);
+	stop_ferryd();
+	burst_free(&b);
+}
+
+/* Zero-copy only where the service shares its frames (-EPERM), and only with frames to share (-EOPNOTSUPP). */
+Test(clients, zero_copy_refused_where_not_offered, .fini = teardown, .timeout = 60)
+{
+	const char *more[] = {"--mode", "xdp", "--client-zero-copy", "s4", NULL};
+	const char *more_socket[] = {"--mode", "socket", "--client-zero-copy", "s4", NULL};
+	const char *argv[64];
+	struct ferry_client *c = NULL;
+	char why[160];
+	struct ferry_client_opts o = {.sz = sizeof(o), .service = "s6", .zero_copy = true, .why = why,
+				      .whylen = sizeof(why)};
+
+	env_up(1);
+	start_ferryd(argv_with(argv, more));
+	o.socket_path = fx.d.control;
+	cr_assert_eq(ferry_client_connect(&o, &c), -EPERM, "expected -EPERM for s6 (%s)", why);
+	cr_assert(strstr(why, "--client-zero-copy s6"), "expected the reason to say how, got '%s'", why);
+	o.service = "s4";
+	cr_assert_eq(ferry_client_connect(&o, &c), 0, "expected s4 to share its frames (%s)", why);
+	ferry_client_close(c);
+	stop_ferryd();
+	start_ferryd(argv_with(argv, more_socket));
+	cr_assert_eq(ferry_client_connect(&o, &c), -EOPNOTSUPP, "expected -EOPNOTSUPP in socket mode (%s)", why);
+	stop_ferryd();
+}
+
+/*
+ * What a zero-copy client is given cannot hurt ferryd: each queue's UMEM can
+ * be mapped read-only and no other way (no writable mapping, no write(2), no
+ * resizing, no hole punched), and the session's memory cannot be resized.
+ */
+Test(clients, zero_copy_areas_are_read_only, .fini = teardown, .timeout = 60)
+{
+	const char *more[] = {"--mode", "xdp", "--client-zero-copy", "s4", NULL};
+	const char *argv[64];
+	struct ferry_ctl_attach a;
+	struct ferry_ctl_reply rep;
+	int fds[8], ctl, area;
+	unsigned int nfds = 0;
+	struct stat st;
+	void *p;
+
+	env_up(1);
+	start_ferryd(argv_with(argv, more));
+	ctl = ferry_test_ctl_connect(fx.d.control);
+	cr_assert_geq(ctl, 0, "expected to connect: %s", strerror(-ctl));
+	ferry_test_ctl_attach_msg(&a, "s4", 0, 0, 0);
+	a.flags = FERRY_CTL_ZEROCOPY;
+	cr_assert_eq(ferry_test_ctl_send(ctl, &a, sizeof(a), NULL, 0), 0, "expected to send the attach");
+	cr_assert_eq(ferry_test_ctl_recv(ctl, &rep, sizeof(rep), fds, 8, &nfds, 3000), (ssize_t)sizeof(rep),
+		     "expected ferryd's answer");
+	cr_assert_eq(rep.status, 0, "expected the attach served: %s", rep.why);
+	cr_assert_eq(rep.nareas, 1, "expected one area (one queue), got %u", rep.nareas);
+	cr_assert_eq(nfds, 2 + rep.nworkers + rep.nareas, "expected memfd, pipe, %u kick pipes, %u area fds; got %u",
+		     rep.nworkers, rep.nareas, nfds);
+	area = fds[nfds - 1];
+	cr_assert_eq(fstat(area, &st), 0, "fstat");
+	p = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, area, 0);
+	cr_assert_eq(p, MAP_FAILED, "expected no writable mapping of the UMEM");
+	cr_assert_eq(errno, EPERM, "expected EPERM, got %s", strerror(errno));
+	p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, area, 0);
+	cr_assert_neq(p, MAP_FAILED, "expected a read-only mapping: %s", strerror(errno));
+	cr_assert_neq(mprotect(p, 4096, PROT_READ | PROT_WRITE), 0, "expected no write permission added later");
+	munmap(p, (size_t)st.st_size);
+	cr_assert_lt(pwrite(area, "x", 1, 0), 0, "expected write(2) refused");
+	cr_assert_neq(ftruncate(area, 4096), 0, "expected the UMEM not to shrink");
+	cr_assert_neq(fallocate(area, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 4096), 0,
+		      "expected no hole punched into the UMEM");
+	cr_assert_neq(ftruncate(fds[0], 4096), 0, "expected the session's memory not to shrink");
+	for (unsigned int i = 0; i < nfds; i++)
+		close(fds[i]);
+	close(ctl);
+	stop_ferryd();
+}
+
+/* ---- a zero-copy client that lies about its frames ---------------------------------------------- */
+
+enum zc_lie { ZC_NOT_HELD, ZC_OUT_OF_RANGE, ZC_BAD_AREA, ZC_TWICE };
+
+struct zc_lie_case {
+	enum zc_lie lie;
+	char why[48];
+};
+
+static struct zc_lie_case zc_lie_cases[] = {
+	{ZC_NOT_HELD, "which it did not hold"},
+	{ZC_OUT_OF_RANGE, "out of range"},
+	{ZC_BAD_AREA, "never carried"},
+	{ZC_TWICE, "which it did not hold"},
+};
+
+ParameterizedTestParameters(clients, zero_copy_garbage_frame_returns)
+{
+	return cr_make_param_array(struct zc_lie_case, zc_lie_cases, sizeof(zc_lie_cases) / sizeof(zc_lie_cases[0]));
+}
+
+/* One datagram from the peer to s4. */
+static void peer_one(void)
+{
+	union ferry_sockaddr dst;
+	int fd;
+
+	cr_assert_eq(ferry_testns_enter(&fx.ns, FERRY_TESTNS_PEER), 0, "expected to enter the peer namespace");
+	ferry_testns_addr(FERRY_TESTNS_HOST, AF_INET, PORT, &dst);
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	cr_assert_eq(sendto(fd, "zero-copy", 9, 0, &dst.sa, ferry_sockaddr_len(&dst)), 9, "sendto: %s", strerror(errno));
+	close(fd);
+}
+
+/*
+ * A raw zero-copy client (ring.h by hand) gives back a frame it does not
+ * hold, one out of range, one of an area its ring never carried, or one
+ * twice: ferryd ends the session with the reason, and every frame is its
+ * queue's again (exit 0).
+ */
+ParameterizedTest(struct zc_lie_case *c, clients, zero_copy_garbage_frame_returns, .fini = teardown, .timeout = 60)
+{
+	const char *more[] = {"--mode", "xdp", "--client-zero-copy", "s4", NULL};
+	const char *argv[64];
+	struct ferry_test_raw r;
+	struct ferry_ctl_attach a;
+	struct ferry_ctl_reply rep;
+	struct ferry_test_raw_wk *w;
+	struct ferry_rx_desc d;
+	char why[160];
+	uint32_t prod = 0;
+	int err;
+
+	env_up(1);
+	start_ferryd(argv_with(argv, more));
+	ferry_test_ctl_attach_msg(&a, "s4", 16, 16, 0);
+	a.flags = FERRY_CTL_ZEROCOPY;
+	err = ferry_test_raw_attach(&r, fx.d.control, &a, why, sizeof(why));
+	cr_assert_eq(err, 0, "expected a zero-copy attach: %s", why);
+	cr_assert_eq(r.nareas, 1, "expected one area");
+	w = &r.w[0];
+	peer_one();
+	for (uint64_t t = ferry_test_now_ms() + 3000;
+	     !(prod = __atomic_load_n(&w->rx->producer, __ATOMIC_ACQUIRE)) && ferry_test_now_ms() < t;)
+		usleep(2000);
+	cr_assert_eq(prod, 1, "expected one datagram on rx; log:\n%s", ferryd_log());
+	d = w->rx_desc[0];
+	cr_assert_eq(d.area, 1, "expected it in its frame (area 1), got area %u", d.area);
+	cr_assert_eq(d.len, 9, "expected 9 bytes");
+	if (c->lie == ZC_TWICE) {
+		/* two entries need two frames held: hold a second one, then return the first twice */
+		peer_one();
+		for (uint64_t t = ferry_test_now_ms() + 3000;
+		     __atomic_load_n(&w->rx->producer, __ATOMIC_ACQUIRE) < 2 && ferry_test_now_ms() < t;)
+			usleep(2000);
+		cr_assert_eq(w->rx_desc[1].area, 1, "expected the second in its frame too");
+	}
+	switch (c->lie) {
+	case ZC_NOT_HELD:
+		w->rx_ret_desc[0] = (struct ferry_ret_desc){.slot = d.slot + 1, .area = 1};
+		break;
+	case ZC_OUT_OF_RANGE:
+		w->rx_ret_desc[0] = (struct ferry_ret_desc){.slot = 1u << 19, .area = 1};
+		break;
+	case ZC_BAD_AREA:
+		w->rx_ret_desc[0] = (struct ferry_ret_desc){.slot = d.slot, .area = 2};
+		break;
+	case ZC_TWICE:
+		w->rx_ret_desc[0] = (struct ferry_ret_desc){.slot = d.slot, .area = 1};
+		w->rx_ret_desc[1] = (struct ferry_ret_desc){.slot = d.slot, .area = 1};
+		break;
+	}
+	__atomic_store_n(&w->rx_ret->producer, c->lie == ZC_TWICE ? 2 : 1, __ATOMIC_RELEASE);
+	peer_one(); /* ferryd reads the returns of a zero-copy client as a batch comes */
+	cr_assert_eq(ferry_test_ctl_recv(r.ctl, &rep, sizeof(rep), NULL, 0, NULL, 3000), (ssize_t)sizeof(rep),
+		     "expected ferryd to end the session; log:\n%s", ferryd_log());
+	rep.why[sizeof(rep.why) - 1] = '\0';
+	cr_assert_eq(rep.op, FERRY_CTL_END, "expected an END, got op %u", rep.op);
+	cr_assert(strstr(rep.why, c->why), "expected '%s' in the reason '%s'", c->why, rep.why);
+	ferry_test_raw_close(&r);
+	for (uint64_t t = ferry_test_now_ms() + 3000;
+	     ferry_test_ferryd_ask(&fx.d, "frames_user") != 0 && ferry_test_now_ms() < t;)
+		usleep(20000);
+	cr_assert_eq(ferry_test_ferryd_ask(&fx.d, "frames_user"), 0, "expected the frames back");
+	cr_assert_eq(ferry_test_ferryd_ask(&fx.d, "clients_failed"), 1, "expected the session counted as failed");
 	stop_ferryd();
 }

@@ -1082,7 +1082,7 @@ static void run_garbage(const struct garbage_case *c)
 	}
 
 /* rx_ret's producer one past the 16 slots the client holds (the entries name its slots): the count is the lie. */
-GARBAGE(garbage_rx_ret_past_held, { RX_RET_PAST_HELD, "xdp", AF_INET, 1, { "rx_ret", "17 slots", "held 16" } })
+GARBAGE(garbage_rx_ret_past_held, { RX_RET_PAST_HELD, "xdp", AF_INET, 1, { "rx_ret", "17 entries", "held 16" } })
 /* rx_ret's producer moved backwards: 2^32 - 1 entries from ferryd's point of view. */
 GARBAGE(garbage_rx_ret_backwards, { RX_RET_BACKWARDS, "xdp", AF_INET, 1, { "rx_ret", "4294967295", "held 16" } })
 /* rx_ret names slot 23 of 16. */
@@ -1388,7 +1388,7 @@ static const struct ctl_case ctl_cases[] = {
 	{ "a detach before any attach", A, M, V, FERRY_CTL_DETACH, 0, SERVICE, 0, 0, 0, 0, -EPROTO, "got op 3" },
 	{ "an END from the client", A, M, V, FERRY_CTL_END, 0, SERVICE, 0, 0, 0, 0, -EPROTO, "got op 4" },
 	{ "unknown flags", A, M, V, OP, 0x80, SERVICE, 0, 0, 0, 0, -EINVAL, "unknown attach flags" },
-	{ "zero-copy (not offered)", A, M, V, OP, FERRY_CTL_ZEROCOPY, SERVICE, 0, 0, 0, 0, -EOPNOTSUPP, "zero-copy" },
+	{ "zero-copy (not offered)", A, M, V, OP, FERRY_CTL_ZEROCOPY, SERVICE, 0, 0, 0, 0, -EPERM, "--client-zero-copy" },
 	{ "3 RX slots", A, M, V, OP, 0, SERVICE, 3, 0, 0, 0, -EINVAL, "power of two" },
 	{ "2^31 TX slots", A, M, V, OP, 0, SERVICE, 0, 0x80000000u, 0, 0, -EINVAL, "power of two" },
 	{ "slots of 100 bytes", A, M, V, OP, 0, SERVICE, 0, 0, 100, 0, -EINVAL, "multiple of 64" },

@@ -402,3 +402,14 @@ Test(config, control_socket)
 	expect_err(PARSE(SVC, "--control-mode", "rw"), "--control-mode", "rw");
 	expect_err(PARSE(SVC, "--control-owner", "no-such-user-here"), "--control-owner", "no such user");
 }
+
+Test(config, client_zero_copy_per_service)
+{
+	struct parsed *p = PARSE("--client-zero-copy", "b", "--service", "a=198.18.0.1:9000", "--service",
+				 "b=198.18.0.1:9001");
+
+	expect_ok(p);
+	cr_assert(!p->cfg.services[0].zero_copy_clients, "expected a to copy");
+	cr_assert(p->cfg.services[1].zero_copy_clients, "expected b to share its frames");
+	expect_err(PARSE(SVC, "--client-zero-copy", "t"), "--client-zero-copy", "'t'");
+}

@@ -37,9 +37,16 @@ struct ferry_client_opts {
 	char *why;		 /* optional: the reason for a refusal, from ferryd or from here */
 	size_t whylen;
 	unsigned int slot_size;	 /* bytes per slot, the largest datagram either way; 0: ferryd's default (2048) */
+	/*
+	 * Ask for a zero-copy session: datagrams arrive in the UMEM frames
+	 * ferryd received them in, mapped read-only (a callback must not write
+	 * into them), when the service allows it (ferryd --client-zero-copy)
+	 * and the datagram goes to this client alone; copies otherwise.
+	 */
+	bool zero_copy;
 	size_t : 0;
 };
-#define ferry_client_opts__last_field slot_size
+#define ferry_client_opts__last_field zero_copy
 
 /*
  * Attaches to opts->service of the ferryd at opts->socket_path. 0 and *out,
@@ -52,7 +59,9 @@ struct ferry_client_opts {
  *   -EINVAL                 bad options, or sizes ferryd does not accept
  *   -E2BIG                  the sizes asked for need more memory than ferryd gives a session
  *   -ENOSPC                 the service has all the clients it takes
- *   -EOPNOTSUPP             the ferryd runs a built-in handler, not clients
+ *   -EOPNOTSUPP             the ferryd runs a built-in handler, not clients (or sockets, and
+ *                           zero_copy was asked)
+ *   -EPERM                  zero_copy asked of a service that does not share its frames
  *   -ETIMEDOUT              ferryd did not answer within a second
  * and -ENOMEM, -EMFILE and the like from the system.
  */
@@ -127,6 +136,7 @@ struct ferry_client_stats {
 	uint64_t rx_packets, rx_bytes;	/* put on the rings by ferryd */
 	uint64_t rx_dropped_full;	/* dropped by ferryd: no free slot (the client fell behind) */
 	uint64_t rx_dropped_big;	/* dropped by ferryd: longer than a slot */
+	uint64_t rx_zero_copy;		/* of rx_packets: handed in their UMEM frames (zero-copy sessions) */
 	uint64_t tx_packets, tx_bytes;	/* taken and sent by ferryd */
 	uint64_t tx_dropped;		/* taken and not sent (ferryd's stats say why) */
 	uint64_t wakeups;		/* times ferryd woke the client */

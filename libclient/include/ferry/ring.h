@@ -140,6 +140,7 @@ struct ferry_ring_stats {
 	uint64_t tx_packets, tx_bytes; /* taken from tx and accepted by ferryd's send path */
 	uint64_t tx_dropped;	       /* taken from tx and refused by it (ferryd counts why) */
 	uint64_t wakeups;	       /* wake-ups of the client (pipe writes) */
+	uint64_t rx_zero_copy;	       /* of rx_packets: handed in their UMEM frames (area > 0) */
 };
 
 /* Where one worker's rings and slots are: offsets from the region's start. */
