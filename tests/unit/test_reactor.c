@@ -731,8 +731,9 @@ Test(timers, periodic_does_not_drift)
 		cr_expect_lt(late[k], LATE_MS * 1000ull, "fire %u was %llu us late (bound %d ms)", k,
 			     (unsigned long long)late[k], LATE_MS);
 	}
+	/* info, not warn: Criterion 2.4 fails a run that logged a warning, and a loaded machine is no fault */
 	if (missed)
-		cr_log_warn("%u periods were missed under load (each fired once, late)", missed);
+		cr_log_info("%u periods were missed under load (each fired once, late)", missed);
 	memcpy(tail, late + PERIODS - 10, sizeof(tail));
 	qsort(tail, 10, sizeof(tail[0]), cmp_u64);
 	cr_expect_lt(tail[5], DRIFT_MS * 1000ull,
