@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The iobuf: a window [lo, hi) inside limits [lo_min, hi_max) over a byte
- * region, after Core's Iobuf. Receives fill at lo, readers consume at lo.
+ * region, modelled on Jane Street Core's Iobuf. Receives fill at lo, readers
+ * consume at lo. docs/loops.md (section 1) describes every operation.
  */
 #ifndef FERRY_IOBUF_H
 #define FERRY_IOBUF_H

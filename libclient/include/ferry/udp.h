@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * UDP over file descriptors, after Jane Street Async's Udp: receive loops
- * (recvfrom, read, recvmmsg) that call back on iobufs, sends and binds.
+ * UDP over file descriptors: receive loops (recvfrom, read, recvmmsg) that
+ * call back on iobufs, sends and binds. The API is modelled on the Udp module
+ * of Jane Street's Async; docs/loops.md gives the whole contract on its own,
+ * with examples of configurations and where ferry differs from Async.
  *
  * The loop contract, for all six loops. One iteration: receive into the
  * buffer(s), run config->before on each received buffer, the callback
