@@ -21,14 +21,17 @@
 #include "control.h"
 #include "dataplane.h"
 #include "dispatch.h"
+#include "json.h"
 #include "owner.h"
+#include "query.h"
 #include "session.h"
 
 #define BACKLOG 64
 #define MAX_CONNS (FERRYD_MAX_SESSIONS + 64) /* sessions, and connections that have not attached yet */
-#define ATTACH_MS 5000			     /* a connection that has not asked to attach by then is closed */
+#define ATTACH_MS 5000 /* a connection that neither attached nor asked (nor read an answer) for this long is closed */
 #define TICK_MS 1000
 #define MAX_GROUPS 1024
+#define PART_MIN 1024 /* the smallest part a socket buffer too small for FERRY_CTL_PART_MAX gets */
 
 struct conn {
 	struct ferryd_control *c;
@@ -42,6 +45,11 @@ struct conn {
 	struct ferryd_session *s; /* once attached */
 	bool ending;		  /* end it at the next tick (asked from where it cannot be done at once) */
 	char end_why[192];
+	/* a query's answer on its way: the document, how much of it went (nothing else is read meanwhile) */
+	char *ans;
+	size_t ans_len, ans_off, part_max;
+	struct ferry_ctl_answer ans_hdr; /* the next part's */
+	bool close_after; /* a query ferryd could not read: the connection ends once it is told */
 };
 
 struct ferryd_control {
@@ -63,6 +71,11 @@ struct ferryd_control {
 	/* sessions the workers may still hold (their answer did not come): freed at the end */
 	struct ferryd_session **limbo;
 	unsigned int nlimbo;
+	/* for the queries */
+	struct ferryd_control_info info;
+	uint64_t started_ms;
+	int (*reload)(void *user, char *why, size_t whylen);
+	void *reload_user;
 };
 
 /* ---- who may attach --------------------------------------------------------------------- */
@@ -204,6 +217,7 @@ static void conn_close(struct conn *cn)
 		ferry_reactor_del(c->r, cn->watch);
 	if (cn->fd >= 0)
 		close(cn->fd);
+	free(cn->ans);
 	*cn->pprev = cn->next;
 	if (cn->next)
 		cn->next->pprev = cn->pprev;
@@ -457,12 +471,207 @@ static void drop_fds(struct msghdr *msg)
 	}
 }
 
+/* ---- queries (ferryctl) -------------------------------------------------------------------- */
+
+/*
+ * Sends what is left of cn's answer, a part per message, until the socket
+ * takes no more (then the watch waits for room: nothing else is read from
+ * cn meanwhile) or all of it went (then cn reads again). 0, or ENDED when
+ * the connection is gone (the peer left, or the query could not be read).
+ */
+static int answer_more(struct conn *cn)
+{
+	struct ferryd_control *c = cn->c;
+
+	while (cn->ans_off < cn->ans_len) {
+		size_t n = cn->ans_len - cn->ans_off, room = cn->part_max - sizeof(cn->ans_hdr);
+		struct iovec iov[2];
+		struct msghdr msg = { .msg_iov = iov, .msg_iovlen = 2 };
+
+		if (n > room)
+			n = room;
+		cn->ans_hdr.len = (uint32_t)n;
+		cn->ans_hdr.flags = cn->ans_off + n == cn->ans_len ? FERRY_CTL_ANSWER_LAST : 0;
+		iov[0] = (struct iovec){ .iov_base = &cn->ans_hdr, .iov_len = sizeof(cn->ans_hdr) };
+		iov[1] = (struct iovec){ .iov_base = cn->ans + cn->ans_off, .iov_len = n };
+		if (sendmsg(cn->fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EMSGSIZE && cn->part_max / 2 >= PART_MIN) {
+				cn->part_max /= 2; /* a send buffer smaller than a part: smaller parts */
+				continue;
+			}
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				/* a reader slower than the answer is long: the rest when there is room */
+				if (ferry_reactor_modify(c->r, cn->watch, EPOLLOUT))
+					break;
+				return 0;
+			}
+			break;
+		}
+		cn->ans_off += n;
+		cn->ans_hdr.part++;
+		cn->since_ms = ferryd_now_ms();
+	}
+	if (cn->ans_off < cn->ans_len || cn->close_after ||
+	    ferry_reactor_modify(c->r, cn->watch, EPOLLIN)) {
+		conn_end(cn, NULL);
+		return ENDED;
+	}
+	free(cn->ans);
+	cn->ans = NULL;
+	return 0;
+}
+
+/* Answers with doc (taken: freed here), status and the query's seq and verb. 0, or ENDED. */
+static int answer(struct conn *cn, const struct ferry_ctl_query *q, int status, char *doc, size_t len)
+{
+	memset(&cn->ans_hdr, 0, sizeof(cn->ans_hdr));
+	cn->ans_hdr.magic = FERRY_CTL_MAGIC;
+	cn->ans_hdr.version = FERRY_RING_VERSION;
+	cn->ans_hdr.op = FERRY_CTL_ANSWER;
+	cn->ans_hdr.status = status;
+	cn->ans_hdr.seq = q->seq;
+	cn->ans_hdr.verb = q->verb;
+	cn->ans = doc;
+	cn->ans_len = len;
+	cn->ans_off = 0;
+	if (!cn->part_max)
+		cn->part_max = FERRY_CTL_PART_MAX;
+	return answer_more(cn);
+}
+
+/* {"schema": 1, "verb": ..., "status": status, key: text}: the answer of a refused query, or of a reload. */
+static int answer_text(struct conn *cn, const struct ferry_ctl_query *q, int status, const char *key,
+		       const char *text)
+{
+	struct ferryd_json j;
+	char *doc;
+	size_t len;
+
+	ferryd_json_init(&j);
+	ferryd_json_object(&j, NULL);
+	ferryd_json_u64(&j, "schema", FERRY_CTL_SCHEMA);
+	ferryd_json_str(&j, "verb", ferryd_query_verb_name(q->verb));
+	ferryd_json_i64(&j, "status", status);
+	ferryd_json_str(&j, key, text);
+	ferryd_json_end(&j);
+	if (ferryd_json_finish(&j, &doc, &len)) {
+		conn_end(cn, NULL); /* out of memory for a few bytes: nothing better to say */
+		return ENDED;
+	}
+	return answer(cn, q, status, doc, len);
+}
+
+static int answer_error(struct conn *cn, const struct ferry_ctl_query *q, int status, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int answer_error(struct conn *cn, const struct ferry_ctl_query *q, int status, const char *fmt, ...)
+{
+	char why[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	return answer_text(cn, q, status, "error", why);
+}
+
+static int cmp_session(const void *a, const void *b)
+{
+	const struct ferryd_session *x = *(const struct ferryd_session *const *)a;
+	const struct ferryd_session *y = *(const struct ferryd_session *const *)b;
+
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* Root, or the user ferryd runs as: who may make it read its configuration again. */
+static int reload(struct conn *cn, const struct ferry_ctl_query *q)
+{
+	struct ferryd_control *c = cn->c;
+	char why[256] = "";
+	int err;
+
+	if (cn->uid != 0 && cn->uid != geteuid())
+		return answer_error(cn, q, -EPERM, "only root or ferryd's own user (uid %u) may reload; this is uid %u",
+				    (unsigned int)geteuid(), (unsigned int)cn->uid);
+	if (!c->reload)
+		return answer_error(cn, q, -EOPNOTSUPP, "this ferryd cannot reload its configuration: restart it to "
+							"change it");
+	/* the reload may run the reactor (a publish waits for the workers): connections wait their turn */
+	c->busy = true;
+	err = c->reload(c->reload_user, why, sizeof(why));
+	c->busy = false;
+	if (err > 0)
+		err = -EIO; /* a hook that broke the -errno rule: still a failure */
+	ferryd_log(err ? LOG_ERR : LOG_NOTICE, "control: reload asked by pid %d (uid %u): %s%s", (int)cn->pid,
+		   (unsigned int)cn->uid, err ? "failed: " : "", why[0] ? why : err ? strerror(-err) : "done");
+	if (err)
+		return answer_text(cn, q, err, "error", why[0] ? why : strerror(-err));
+	return answer_text(cn, q, 0, "reason", why[0] ? why : "reloaded");
+}
+
+/* A query: answered whole, or refused with a reason; the connection stays for the next one. */
+static void query(struct conn *cn, const void *buf, size_t n, bool truncated)
+{
+	struct ferryd_control *c = cn->c;
+	const struct ferryd_session *sess[FERRYD_MAX_SESSIONS];
+	struct ferryd_query_src src = { .cfg = c->cfg, .e = c->e, .info = c->info, .control = c->path,
+					.started_ms = c->started_ms, .table = c->table, .sess = sess };
+	struct ferry_ctl_query q;
+	struct ferryd_json j;
+	char *doc;
+	size_t len;
+	int err;
+
+	memset(&q, 0, sizeof(q));
+	memcpy(&q, buf, n < sizeof(q) ? n : sizeof(q));
+	cn->since_ms = ferryd_now_ms();
+	if (n != sizeof(q) || truncated || q.version != FERRY_RING_VERSION) {
+		cn->close_after = true;
+		if (q.version != FERRY_RING_VERSION)
+			answer_error(cn, &q, -EPROTO, "the client speaks ring ABI version %u, this ferryd version %u",
+				     q.version, FERRY_RING_VERSION);
+		else
+			answer_error(cn, &q, -EPROTO, "a query is %zu bytes, not %zu", sizeof(q), n);
+		return;
+	}
+	if (!ferryd_query_verb_name(q.verb)) {
+		answer_error(cn, &q, -EINVAL, "unknown verb %u (this ferryd knows status, stats, services, clients, "
+					      "reload)", q.verb);
+		return;
+	}
+	if (q.flags || q.reserved[0] || q.reserved[1]) {
+		answer_error(cn, &q, -EINVAL, "unknown query flags 0x%x, or reserved fields not 0", q.flags);
+		return;
+	}
+	if (q.verb == FERRY_CTL_RELOAD) {
+		reload(cn, &q);
+		return;
+	}
+	for (struct conn *o = c->conns; o && src.nsess < FERRYD_MAX_SESSIONS; o = o->next)
+		if (o->s)
+			sess[src.nsess++] = o->s;
+	qsort(sess, src.nsess, sizeof(sess[0]), cmp_session);
+	ferryd_json_init(&j);
+	err = ferryd_query_answer(&src, q.verb, &j);
+	if (!err)
+		err = ferryd_json_finish(&j, &doc, &len);
+	else
+		ferryd_json_free(&j);
+	if (err) {
+		answer_error(cn, &q, err, "ferryd could not write the answer: %s", strerror(-err));
+		return;
+	}
+	answer(cn, &q, 0, doc, len);
+}
+
 static void on_conn(void *user, uint32_t events)
 {
 	struct conn *cn = user;
 	struct ferryd_control *c = cn->c;
 	union {
 		struct ferry_ctl_attach a;
+		struct ferry_ctl_query q;
 		uint8_t raw[512];
 	} m;
 	union {
@@ -476,6 +685,14 @@ static void on_conn(void *user, uint32_t events)
 
 	if (c->busy)
 		return; /* its turn comes after the attach or end in progress */
+	if (cn->ans) {
+		/* the rest of an answer: the next message is read once it is all sent */
+		if (events & (EPOLLHUP | EPOLLERR))
+			conn_end(cn, NULL);
+		else
+			answer_more(cn);
+		return;
+	}
 	n = recvmsg(cn->fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
 		if (events & (EPOLLHUP | EPOLLERR))
@@ -499,6 +716,10 @@ static void on_conn(void *user, uint32_t events)
 	if ((size_t)n < offsetof(struct ferry_ctl_attach, op) + sizeof(m.a.op) || m.a.magic != FERRY_CTL_MAGIC) {
 		refuse(cn, -EPROTO, "not a ferry client (bad magic or a %zd-byte message)", n);
 		conn_end(cn, NULL);
+		return;
+	}
+	if (m.q.op == FERRY_CTL_QUERY) {
+		query(cn, &m, (size_t)n, msg.msg_flags & MSG_TRUNC);
 		return;
 	}
 	if ((size_t)n != sizeof(m.a) || (msg.msg_flags & MSG_TRUNC)) {
@@ -661,6 +882,7 @@ int ferryd_control_new(struct ferry_reactor *r, struct ferryd_config *cfg, struc
 	c->cfg = cfg;
 	c->e = e;
 	c->lfd = -1;
+	c->started_ms = ferryd_now_ms();
 	snprintf(c->path, sizeof(c->path), "%s", cfg->control);
 	c->table = ferryd_client_table_new();
 	c->tick = ferry_timer_new(r, on_tick, c);
@@ -785,6 +1007,21 @@ void ferryd_control_free(struct ferryd_control *c)
 	ferry_timer_free(c->tick);
 	ferryd_client_table_put(c->table);
 	free(c);
+}
+
+void ferryd_control_set_info(struct ferryd_control *c, const struct ferryd_control_info *info)
+{
+	if (c)
+		c->info = *info;
+}
+
+void ferryd_control_set_reload(struct ferryd_control *c, int (*fn)(void *user, char *why, size_t whylen),
+			       void *user)
+{
+	if (!c)
+		return;
+	c->reload = fn;
+	c->reload_user = user;
 }
 
 unsigned int ferryd_control_sessions(const struct ferryd_control *c)

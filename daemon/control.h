@@ -6,6 +6,7 @@
  * service's --allow), makes the session, gives it to the workers, and hands
  * the client its memory and pipes. The session ends when the connection
  * does, when the client breaks the ring rules, or when ferryd stops.
+ * ferryctl asks its queries on the same socket (query.h writes the answers).
  */
 #ifndef FERRYD_CONTROL_H
 #define FERRYD_CONTROL_H
@@ -36,6 +37,30 @@ int ferryd_control_new(struct ferry_reactor *r, struct ferryd_config *cfg, struc
  */
 void ferryd_control_stop(struct ferryd_control *c, const char *why);
 void ferryd_control_free(struct ferryd_control *c);
+
+/*
+ * What ferryctl's queries read beyond the configuration and the engine
+ * (ferry/ring.h's FERRY_CTL_QUERY), given by whoever owns them; both must
+ * outlive c. Until it is set, those parts of the answers are null.
+ */
+struct ferryd_handler_ctx;
+struct ferryd_iface;
+
+struct ferryd_control_info {
+	const struct ferryd_handler_ctx *handler; /* what the handler saw (handler_datagrams, handler_bytes) */
+	const struct ferryd_iface *iface;	  /* the link: its state and events */
+};
+void ferryd_control_set_info(struct ferryd_control *c, const struct ferryd_control_info *info);
+
+/*
+ * Who re-reads the configuration when a client asks (FERRY_CTL_RELOAD, from
+ * root or ferryd's own user only): fn runs on the control thread and returns
+ * 0 or -errno, with what it did or why it failed in why (both go back to the
+ * client). It must not stop or free c. Until one is set (or with fn NULL),
+ * a reload is answered -EOPNOTSUPP.
+ */
+void ferryd_control_set_reload(struct ferryd_control *c, int (*fn)(void *user, char *why, size_t whylen),
+			       void *user);
 
 /* One line per session: "client N service=... pid=... key=value ...". */
 void ferryd_control_print(struct ferryd_control *c, FILE *out);

@@ -299,6 +299,20 @@ void ferryd_dp_on_session_failed(struct ferryd_engine *e, void (*cb)(void *user,
 	dp->session_user = user;
 }
 
+void ferryd_dp_svc_stats(struct ferryd_engine *e, unsigned int id, struct ferryd_svc_stats *out)
+{
+	struct ferryd_dp *dp = to_dp(e);
+	uint64_t *o = (uint64_t *)out;
+
+	memset(out, 0, sizeof(*out));
+	for (unsigned int i = 0; id < FERRY_MAX_SERVICES && i < dp->nw; i++) {
+		const uint64_t *in = (const uint64_t *)&dp->w[i].svc_st[id];
+
+		for (size_t k = 0; k < sizeof(*out) / sizeof(uint64_t); k++)
+			o[k] += ferryd_stat_read(&in[k]);
+	}
+}
+
 /* ---- the engine's operations -------------------------------------------------------------- */
 
 /* The worker of dp that runs on this thread, or NULL (counted: the call cannot be served here). */

@@ -22,6 +22,7 @@ struct ferryd_prog;
 struct ferryd_session;
 struct ferryd_sess_area;
 struct ferryd_client_table;
+struct ferryd_svc_stats;
 
 /* What the control thread knows of one worker's answers. */
 struct ferryd_dp_peer {
@@ -71,6 +72,9 @@ unsigned int ferryd_dp_areas(struct ferryd_engine *e, struct ferryd_sess_area *o
 /* Who to tell, on the control thread, when a worker found a client breaking the ring rules. */
 void ferryd_dp_on_session_failed(struct ferryd_engine *e, void (*cb)(void *user, struct ferryd_session *s),
 				 void *user);
+
+/* What the workers counted for service id (worker.h), added up; read without a lock. */
+void ferryd_dp_svc_stats(struct ferryd_engine *e, unsigned int id, struct ferryd_svc_stats *out);
 
 /* How many of a service's sockets worker wid opens. */
 unsigned int ferryd_dp_sockets(const struct ferryd_dp *dp, unsigned int wid);

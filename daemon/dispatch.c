@@ -146,10 +146,11 @@ static void frame_back(struct ferryd_sess_wk *k, unsigned int qi, uint32_t fi)
 
 /*
  * One datagram to one client: as its frame (zero-copy, when the datagram
- * goes to that client alone), copied, or counted where it was dropped.
+ * goes to that client alone), copied, or counted where it was dropped (for
+ * the worker, and for service ss). true when it was put on the ring.
  */
-static void put(struct ferryd_worker *w, struct ferryd_sess_wk *k, struct ferry_iobuf **slot,
-		const union ferry_sockaddr *src, bool alone)
+static bool put(struct ferryd_worker *w, struct ferryd_svc_stats *ss, struct ferryd_sess_wk *k,
+		struct ferry_iobuf **slot, const union ferry_sockaddr *src, bool alone)
 {
 	static const union ferry_sockaddr none;
 	const struct ferry_iobuf *b = *slot;
@@ -157,19 +158,24 @@ static void put(struct ferryd_worker *w, struct ferryd_sess_wk *k, struct ferry_
 
 	if (ferry_unlikely(k->dead)) {
 		FERRYD_STAT_INC(&w->st, rx_no_client);
-		return;
+		FERRYD_STAT_INC(ss, dropped_no_client);
+		return false;
 	}
 	src = src ? src : &none;
 	if (k->nareas && alone && put_frame(w, k, slot, src))
-		return;
+		return true;
 	if (ferry_likely(ferryd_sess_rx_put(k, b->data + b->lo, len, src)))
-		return;
-	if (len > k->s->slot_size)
+		return true;
+	if (len > k->s->slot_size) {
 		FERRYD_STAT_INC(&w->st, rx_client_big);
-	else
+		FERRYD_STAT_INC(ss, dropped_client_big);
+	} else {
 		FERRYD_STAT_INC(&w->st, rx_client_full);
+		FERRYD_STAT_INC(ss, dropped_client_full);
+	}
 	if (k->dead)
 		tell_failed(w, k);
+	return false;
 }
 
 void ferryd_dispatch_cb(void *user, struct ferry_iobuf **bufs, const union ferry_sockaddr *srcs, unsigned int n)
@@ -178,13 +184,17 @@ void ferryd_dispatch_cb(void *user, struct ferry_iobuf **bufs, const union ferry
 	struct ferryd_worker *w = ferryd_worker_current();
 	const struct ferryd_client_set *set;
 	unsigned int id = slot->svc->id, wid;
+	struct ferryd_svc_stats *ss;
+	uint64_t delivered = 0;
 
 	if (ferry_unlikely(!w || id >= FERRY_MAX_SERVICES))
 		return;
 	set = &w->dw.t->svc[id];
 	wid = w->id;
+	ss = &w->svc_st[id];
 	if (ferry_unlikely(!set->n)) {
 		FERRYD_STAT_ADD(&w->st, rx_no_client, n);
+		FERRYD_STAT_ADD(ss, dropped_no_client, n);
 		return;
 	}
 	/* frames zero-copy clients gave back: their queue needs them now, not when the ring is full */
@@ -199,21 +209,24 @@ void ferryd_dispatch_cb(void *user, struct ferry_iobuf **bufs, const union ferry
 		/* several clients, one frame: each gets a copy */
 		for (unsigned int c = 0; c < set->n; c++)
 			for (unsigned int i = 0; i < n; i++)
-				put(w, &set->s[c]->wk[wid], &bufs[i], srcs ? &srcs[i] : NULL, set->n == 1);
+				delivered += put(w, ss, &set->s[c]->wk[wid], &bufs[i], srcs ? &srcs[i] : NULL,
+						 set->n == 1);
 		break;
 	case FERRYD_FANOUT_ROUND_ROBIN:
 		for (unsigned int i = 0; i < n; i++)
-			put(w, &set->s[w->dw.rr[id]++ % set->n]->wk[wid], &bufs[i], srcs ? &srcs[i] : NULL, true);
+			delivered += put(w, ss, &set->s[w->dw.rr[id]++ % set->n]->wk[wid], &bufs[i],
+					 srcs ? &srcs[i] : NULL, true);
 		break;
 	default:
 		for (unsigned int i = 0; i < n; i++) {
 			const union ferry_sockaddr *src = srcs ? &srcs[i] : NULL;
 			uint32_t h = src ? ferry_sockaddr_hash(src) : 0;
 
-			put(w, &set->s[((uint64_t)h * set->n) >> 32]->wk[wid], &bufs[i], src, true);
+			delivered += put(w, ss, &set->s[((uint64_t)h * set->n) >> 32]->wk[wid], &bufs[i], src, true);
 		}
 		break;
 	}
+	FERRYD_STAT_ADD(ss, delivered, delivered);
 	for (unsigned int c = 0; c < set->n; c++)
 		ferryd_sess_rx_flush(&set->s[c]->wk[wid]);
 }

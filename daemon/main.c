@@ -376,6 +376,7 @@ int main(int argc, char **argv)
 		ferryd_log(LOG_ERR, "%s", why);
 		goto out_engine;
 	}
+	ferryd_control_set_info(d.control, &(struct ferryd_control_info){ .handler = &d.handler, .iface = d.iface });
 	ferryd_log(LOG_INFO, "control socket %s%s", d.cfg.control,
 		   d.cfg.handler == FERRYD_HANDLER_CLIENTS ? ": clients attach here" : "");
 	if (d.cfg.ifname[0] && !ferryd_iface_state(d.iface)->running)

@@ -126,6 +126,7 @@ static int wk_init(struct ferryd_session *s, unsigned int i, const struct ferry_
 		return -ENOMEM;
 	for (uint32_t n = 0; n < s->rx_slots; n++)
 		k->free[k->nfree++] = s->rx_slots - 1 - n; /* slot 0 first */
+	k->occ.rx_free = k->nfree;
 	for (unsigned int a = 0; a < s->nareas; a++) {
 		if (s->areas[a].worker != i)
 			continue;
@@ -370,6 +371,15 @@ static bool frame_back(struct ferryd_sess_wk *k, uint32_t area, uint32_t fi)
 	return true;
 }
 
+/* What the session holds now, for the control thread's queries (session.h). */
+static void publish_occ(struct ferryd_sess_wk *k)
+{
+	__atomic_store_n(&k->occ.rx_out, k->nout, __ATOMIC_RELAXED);
+	__atomic_store_n(&k->occ.rx_free, k->nfree, __ATOMIC_RELAXED);
+	__atomic_store_n(&k->occ.zc_held, k->nzc, __ATOMIC_RELAXED);
+	__atomic_store_n(&k->occ.tx_held, k->tx_cons - k->tx_ret_prod, __ATOMIC_RELAXED);
+}
+
 bool ferryd_sess_rx_reap(struct ferryd_sess_wk *k)
 {
 	uint32_t mask = k->s->rx_slots - 1;
@@ -409,6 +419,7 @@ bool ferryd_sess_rx_reap(struct ferryd_sess_wk *k)
 	}
 	k->rx_ret_cons = prod;
 	__atomic_store_n(&k->rx_ret->consumer, prod, __ATOMIC_RELEASE);
+	publish_occ(k);
 	return true;
 }
 
@@ -423,6 +434,7 @@ void ferryd_sess_zc_reclaim(struct ferryd_sess_wk *k)
 			k->nzc--;
 			k->frame_back(k, qi, fi);
 		}
+	publish_occ(k);
 }
 
 bool ferryd_sess_rx_put(struct ferryd_sess_wk *k, const void *data, uint32_t len, const union ferry_sockaddr *src)
@@ -489,6 +501,8 @@ bool ferryd_sess_rx_put_frame(struct ferryd_sess_wk *k, unsigned int qi, uint32_
 static void share_stats(struct ferryd_sess_wk *k)
 {
 	struct ferry_ring_stats *o = k->shared;
+
+	publish_occ(k);
 
 	o->rx_packets = k->st.rx_packets;
 	o->rx_bytes = k->st.rx_bytes;

@@ -45,6 +45,18 @@ struct ferryd_sess_stats {
 	uint64_t rx_zero_copy; /* of rx_packets: handed as UMEM frames, not copied */
 };
 
+/*
+ * What worker w's side of a session holds now, as the worker last published
+ * it (relaxed stores after each batch and each return, read by the control
+ * thread's queries without a lock).
+ */
+struct ferryd_sess_occ {
+	uint32_t rx_out;  /* RX slots the client holds: on rx, or read and not yet given back */
+	uint32_t rx_free; /* RX slots ferryd has free for it */
+	uint32_t zc_held; /* UMEM frames the client holds (zero-copy) */
+	uint32_t tx_held; /* TX slots ferryd took off tx and has not given back yet */
+};
+
 /* Worker w's side of a session: touched by worker w only while the session is published. */
 struct ferryd_sess_wk {
 	struct ferryd_session *s;
@@ -81,6 +93,7 @@ struct ferryd_sess_wk {
 	int kick_rd;   /* our end of the client's pipe to us */
 	struct ferry_watch *watch; /* kick_rd on the worker's reactor */
 	struct ferryd_sess_stats st;
+	struct ferryd_sess_occ occ;
 };
 
 struct ferryd_session {

@@ -37,6 +37,8 @@ struct ferryd_dp;
 /* What a worker counted per service; written by the worker only. */
 struct ferryd_svc_stats {
 	uint64_t rx_packets, rx_bytes, tx_packets, tx_dropped;
+	/* --handler clients: put on a client's ring (one per client with fanout all), or dropped, why */
+	uint64_t delivered, dropped_no_client, dropped_client_full, dropped_client_big;
 };
 
 /* Messages of the mailboxes. */

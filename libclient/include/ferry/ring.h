@@ -194,6 +194,8 @@ enum ferry_ctl_op {
 	FERRY_CTL_REPLY = 2,  /* ferryd -> client: struct ferry_ctl_reply (+ SCM_RIGHTS on success) */
 	FERRY_CTL_DETACH = 3, /* client -> ferryd: struct ferry_ctl_attach with only magic, version, op */
 	FERRY_CTL_END = 4,    /* ferryd -> client: struct ferry_ctl_reply: ferryd ended the session, why */
+	FERRY_CTL_QUERY = 5,  /* client -> ferryd: struct ferry_ctl_query (ferryctl) */
+	FERRY_CTL_ANSWER = 6, /* ferryd -> client: struct ferry_ctl_answer, then its text: one part of an answer */
 };
 
 #define FERRY_CTL_ZEROCOPY (1u << 0) /* attach flags: ask for a zero-copy session */
@@ -219,6 +221,83 @@ struct ferry_ctl_reply {
 	uint32_t nworkers; /* on success: the fds are the memfd, the wake pipe, nworkers pipes, nareas memfds */
 	uint32_t nareas;
 	uint32_t session; /* ferryd's number for this session (in its logs and stats) */
+	uint32_t reserved[3];
+};
+
+/*
+ * Queries: what ferryctl asks. On a connection that has not attached, a
+ * client may send any number of struct ferry_ctl_query (exactly that many
+ * bytes), one after the other; ferryd reads the next one only once it has
+ * sent the whole answer to the last. Each answer is one JSON document
+ * (RFC 8259, UTF-8) sent in parts: every part is one message, a struct
+ * ferry_ctl_answer followed by `len` bytes of the document, in order
+ * (`part` counts from 0), the last one flagged FERRY_CTL_ANSWER_LAST. No
+ * message is larger than FERRY_CTL_PART_MAX, header included: a client that
+ * receives into a buffer of that size gets every part whole, however large
+ * the document (it grows with the services and clients). Only the parts
+ * put together are a document: a part may end inside a string.
+ *
+ * status is the same in every part of one answer: 0, or -errno, and the
+ * document is then {"schema": 1, "verb": "...", "status": -errno, "error":
+ * "a reason a person can act on"}: -EINVAL an unknown verb or non-zero
+ * flags or reserved fields; -EPERM a reload from a user other than root or
+ * ferryd's own (SO_PEERCRED); -EOPNOTSUPP a reload this ferryd cannot do;
+ * for a reload, whatever the reload itself returned. A query of another
+ * size or version is answered -EPROTO, and the connection closed.
+ *
+ * The documents (fields are only ever added within a schema; one removed,
+ * renamed or changed in meaning makes FERRY_CTL_SCHEMA the next number):
+ *
+ *   every one   {"schema": FERRY_CTL_SCHEMA, "verb": "status", ...}
+ *   status      ferryd's version, pid, uptime, mode, interface, queues,
+ *               workers, XDP attach mode and program, zero-copy, handler,
+ *               how many services and clients, the control socket's path
+ *   stats       "counters": every engine counter (ferryd's struct
+ *               ferryd_stats, by name), "link", "xdp" (the XDP program's
+ *               counters by verdict, or null), "workers": [each one's
+ *               counters and queues], "services": [each one's counters],
+ *               "clients": [each session's counters and ring occupancy]
+ *   services    "services": [name, address, fanout, who may attach,
+ *               zero-copy, clients attached]
+ *   clients     "clients": [session, service, pid, uid, gid, zero-copy,
+ *               ring sizes, counters, ring occupancy]
+ *   reload      "reason": what ferryd said (status: the reload's result)
+ *
+ * Counters count up from 0 while ferryd runs and are read without a lock:
+ * each is exact, but two of them may be a few datagrams apart.
+ */
+#define FERRY_CTL_SCHEMA 1
+#define FERRY_CTL_PART_MAX 16384u
+#define FERRY_CTL_ANSWER_LAST (1u << 0) /* answer flags: the last part */
+
+enum ferry_ctl_verb {
+	FERRY_CTL_STATUS = 1,	/* what runs */
+	FERRY_CTL_STATS = 2,	/* every counter */
+	FERRY_CTL_SERVICES = 3, /* the services and who may attach */
+	FERRY_CTL_CLIENTS = 4,	/* the sessions */
+	FERRY_CTL_RELOAD = 5,	/* read the configuration again (root or ferryd's own user only) */
+};
+
+struct ferry_ctl_query {
+	uint32_t magic;	  /* FERRY_CTL_MAGIC */
+	uint32_t version; /* FERRY_RING_VERSION */
+	uint32_t op;	  /* FERRY_CTL_QUERY */
+	uint32_t verb;	  /* enum ferry_ctl_verb */
+	uint32_t seq;	  /* the client's number for the query: every part of the answer carries it */
+	uint32_t flags;	  /* 0 */
+	uint32_t reserved[2]; /* 0 */
+};
+
+struct ferry_ctl_answer {
+	uint32_t magic;	  /* FERRY_CTL_MAGIC */
+	uint32_t version; /* ferryd's FERRY_RING_VERSION */
+	uint32_t op;	  /* FERRY_CTL_ANSWER */
+	int32_t status;	  /* 0, or -errno (the document says why) */
+	uint32_t seq;	  /* the query's */
+	uint32_t verb;	  /* the query's */
+	uint32_t part;	  /* 0, 1, ... */
+	uint32_t flags;	  /* FERRY_CTL_ANSWER_LAST on the last part */
+	uint32_t len;	  /* bytes of the document that follow this header in the message */
 	uint32_t reserved[3];
 };
 
