@@ -30,7 +30,7 @@ endif
 CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	  -Wno-unused-parameter -fno-strict-aliasing -D_GNU_SOURCE \
-	  -Ilibclient/include -Idaemon -Ibpf -Itests/lib
+	  -Ilibclient/include -Idaemon -Ibpf -Itests/lib -DFERRY_VERSION='"$(VERSION)"'
 ifeq ($(WERROR),1)
 CFLAGS += -Werror
 endif
@@ -46,7 +46,9 @@ endif
 
 PKGS_DAEMON := libxdp libbpf libmnl libsystemd
 DAEMON_LIBS := $(shell pkg-config --libs $(PKGS_DAEMON) 2>/dev/null || echo -lxdp -lbpf -lmnl -lsystemd) -lpthread
-TEST_LIBS   := -lcriterion -lpthread
+# ferryctl reads ferryd's JSON answers with jansson (README: dependencies); so do the tests
+JSON_LIBS   := $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
+TEST_LIBS   := -lcriterion -lpthread $(JSON_LIBS)
 
 # ---- libferry --------------------------------------------------------------
 LIB_SRCS := $(wildcard libclient/src/*.c)
@@ -62,11 +64,13 @@ LIB_PC   := $(O)/lib/libferry.pc
 BPF_OBJ    := $(O)/bpf/ferry.bpf.o
 BPF_CFLAGS := -target bpf -O2 -g -Wall -Ibpf -I/usr/include/$(shell $(CC) -dumpmachine)
 
-# ---- ferryd ------------------------------------------------------------------
-DAEMON_SRCS := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
+# ---- ferryd, ferryctl ---------------------------------------------------------
+CTL_SRCS    := daemon/ferryctl.c daemon/ferryctl_show.c
+DAEMON_SRCS := $(filter-out daemon/main.c $(CTL_SRCS),$(wildcard daemon/*.c))
 DAEMON_OBJS := $(DAEMON_SRCS:%.c=$(O)/%.o) $(O)/daemon/bpf_blob.o
 DAEMON_A    := $(O)/lib/libferryd.a
 FERRYD      := $(O)/ferryd
+FERRYCTL    := $(O)/ferryctl
 
 # ---- examples ----------------------------------------------------------------
 EXAMPLE_SRCS := $(wildcard examples/*.c)
@@ -84,7 +88,7 @@ all: lib bpf daemon examples tests $(STRESS)
 
 lib: $(LIB_SO) $(LIB_A) $(LIB_PC)
 bpf: $(BPF_OBJ)
-daemon: $(FERRYD)
+daemon: $(FERRYD) $(FERRYCTL)
 examples: $(EXAMPLES)
 tests: $(TESTS)
 
@@ -135,12 +139,17 @@ $(FERRYD): $(O)/daemon/main.o $(DAEMON_A) $(LIB_A)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(DAEMON_LIBS)
 
+# ferryctl takes only prom.o (the exposition format) from the daemon's archive.
+$(FERRYCTL): $(CTL_SRCS:%.c=$(O)/%.o) $(DAEMON_A)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(JSON_LIBS)
+
 $(O)/examples/%: $(O)/examples/%.o $(LIB_A)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^
 
-$(TESTS): $(TEST_OBJS) $(DAEMON_A) $(LIB_A) $(FERRYD) $(BPF_OBJ)
+$(TESTS): $(TEST_OBJS) $(DAEMON_A) $(LIB_A) $(FERRYD) $(FERRYCTL) $(BPF_OBJ)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(TEST_OBJS) $(DAEMON_A) $(LIB_A) $(DAEMON_LIBS) $(TEST_LIBS)
@@ -191,7 +200,7 @@ install: all
 	ln -sf libferry.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libferry.so
 	install -m 0644 $(LIB_A) $(DESTDIR)$(LIBDIR)/
 	install -m 0644 $(LIB_PC) $(DESTDIR)$(LIBDIR)/pkgconfig/
-	install -m 0755 $(FERRYD) $(DESTDIR)$(SBINDIR)/
+	install -m 0755 $(FERRYD) $(FERRYCTL) $(DESTDIR)$(SBINDIR)/
 
 clean:
 	rm -rf build

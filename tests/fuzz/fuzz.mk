@@ -20,7 +20,7 @@ FUZZ_CFLAGS  := $(CFLAGS) -O1 -g $(FUZZ_SAN) -fsanitize=fuzzer-no-link -Itests/f
 
 FUZZ_ALL      := packet_parse packet_roundtrip sockaddr_parse cmdline
 FUZZ_BINS     := $(FUZZ_ALL:%=$(FUZZ_DIR)/%)
-FUZZ_LIB_SRCS := $(wildcard libclient/src/*.c) $(filter-out daemon/main.c,$(wildcard daemon/*.c))
+FUZZ_LIB_SRCS := $(wildcard libclient/src/*.c) $(filter-out daemon/main.c $(CTL_SRCS),$(wildcard daemon/*.c))
 FUZZ_LIB_OBJS := $(FUZZ_LIB_SRCS:%.c=$(FUZZ_DIR)/obj/%.o)
 FUZZ_LIB      := $(FUZZ_DIR)/libferry-fuzz.a
 FUZZ_AGREE    := $(FUZZ_DIR)/bpf_agree
