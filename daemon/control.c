@@ -699,8 +699,8 @@ static void on_conn(void *user, uint32_t events)
 			conn_end(cn, NULL);
 		return;
 	}
-	if (n > 0)
-		drop_fds(&msg);
+	if (n >= 0)
+		drop_fds(&msg); /* an empty message brings fds as well as any other */
 	if (n <= 0) {
 		conn_end(cn, NULL); /* closed: the client detached, or died */
 		return;
