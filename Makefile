@@ -172,7 +172,7 @@ check:
 # ThreadSanitizer: ferryd and the in-process worker stress built with it, run by the
 # tests that start workers (Criterion itself cannot run under TSan: its test binary is
 # the plain one, pointed at the TSan build through FERRY_BUILD).
-TSAN_TESTS ?= --filter '@(ferryd_workers/*|xdp_multiqueue/ferryd*|clients/*|clients_hostile/*)'
+TSAN_TESTS ?= --filter '@(ferryd_workers/*|xdp_multiqueue/ferryd*|clients/*|clients_hostile/*|ferryctl/*)'
 tsan: tests
 	$(Q)$(MAKE) --no-print-directory O=build/tsan SANITIZE=thread daemon build/tsan/tests/workers-stress
 	FERRY_BUILD=$(abspath build/tsan) SANITIZE=thread sh tests/run-tests.sh $(TESTS) $(TSAN_TESTS)

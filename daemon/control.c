@@ -591,12 +591,17 @@ static int reload(struct conn *cn, const struct ferry_ctl_query *q)
 	char why[256] = "";
 	int err;
 
-	if (cn->uid != 0 && cn->uid != geteuid())
+	if (cn->uid != 0 && cn->uid != geteuid()) {
+		ferryd_log(LOG_NOTICE, "control: pid %d (uid %u) may not reload", (int)cn->pid, (unsigned int)cn->uid);
 		return answer_error(cn, q, -EPERM, "only root or ferryd's own user (uid %u) may reload; this is uid %u",
 				    (unsigned int)geteuid(), (unsigned int)cn->uid);
-	if (!c->reload)
+	}
+	if (!c->reload) {
+		ferryd_log(LOG_NOTICE, "control: pid %d (uid %u) asked for a reload: not supported", (int)cn->pid,
+			   (unsigned int)cn->uid);
 		return answer_error(cn, q, -EOPNOTSUPP, "this ferryd cannot reload its configuration: restart it to "
 							"change it");
+	}
 	/* the reload may run the reactor (a publish waits for the workers): connections wait their turn */
 	c->busy = true;
 	err = c->reload(c->reload_user, why, sizeof(why));
