@@ -41,6 +41,22 @@ struct table {
 	const char *right; /* per column: 'r' right-aligned (numbers), else left */
 };
 
+static void add(struct table *t, char *s)
+{
+	if (t->ncells == t->cap) {
+		char **c = realloc(t->cells, (t->cap ? t->cap * 2 : 64) * sizeof(*c));
+
+		if (!c) {
+			free(s);
+			return;
+		}
+		t->cells = c;
+		t->cap = t->cap ? t->cap * 2 : 64;
+	}
+	t->cells[t->ncells++] = s; /* NULL (out of memory) prints as an empty cell */
+}
+
+/* A table whose columns are aligned as right says ('r' right, else left), headed by the strings that follow. */
 static void table_init(struct table *t, const char *right, ...)
 {
 	va_list ap;
@@ -51,9 +67,8 @@ static void table_init(struct table *t, const char *right, ...)
 	t->ncols = (unsigned int)strlen(right);
 	va_start(ap, right);
 	while ((h = va_arg(ap, const char *)))
-		t->cells = realloc(t->cells, ++t->ncells * sizeof(*t->cells)), t->cells[t->ncells - 1] = strdup(h);
+		add(t, strdup(h));
 	va_end(ap);
-	t->cap = t->ncells;
 }
 
 static void cell(struct table *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -66,17 +81,7 @@ static void cell(struct table *t, const char *fmt, ...)
 	if (vasprintf(&s, fmt, ap) < 0)
 		s = NULL;
 	va_end(ap);
-	if (t->ncells == t->cap) {
-		char **c = realloc(t->cells, (t->cap ? t->cap * 2 : 64) * sizeof(*c));
-
-		if (!c) {
-			free(s);
-			return;
-		}
-		t->cells = c;
-		t->cap = t->cap ? t->cap * 2 : 64;
-	}
-	t->cells[t->ncells++] = s ? s : strdup("?");
+	add(t, s);
 }
 
 static void num_cell(struct table *t, uint64_t v)
