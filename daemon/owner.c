@@ -5,6 +5,7 @@
 #include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -17,6 +18,8 @@
 struct ferryd_owner {
 	int fd;
 	char path[256];
+	char ifname[IF_NAMESIZE];
+	uint32_t prev_prog; /* the XDP program the holder before us noted (it died holding the lock) */
 };
 
 int ferryd_mkdir_p(const char *dir)
@@ -111,6 +114,20 @@ int ferryd_owner_claim(const char *rundir, const char *ifname, struct ferryd_own
 		err = -EAGAIN;
 		goto err_free;
 	}
+	/* what a holder that died left: "PID IFNAME\nprog ID\n" */
+	{
+		char old[128];
+		ssize_t n = pread(o->fd, old, sizeof(old) - 1, 0);
+		const char *prog;
+
+		if (n > 0) {
+			old[n] = '\0';
+			prog = strstr(old, "\nprog ");
+			if (prog)
+				o->prev_prog = (uint32_t)strtoul(prog + 6, NULL, 10);
+		}
+	}
+	snprintf(o->ifname, sizeof(o->ifname), "%s", ifname);
 	len = snprintf(line, sizeof(line), "%ld %s\n", (long)getpid(), ifname);
 	if (ftruncate(o->fd, 0) || pwrite(o->fd, line, (size_t)len, 0) != len) {
 		/* the lock is what counts; the pid is for the message of the next one */
@@ -121,6 +138,24 @@ int ferryd_owner_claim(const char *rundir, const char *ifname, struct ferryd_own
 err_free:
 	free(o);
 	return err;
+}
+
+uint32_t ferryd_owner_prev_prog(const struct ferryd_owner *o)
+{
+	return o ? o->prev_prog : 0;
+}
+
+void ferryd_owner_note_prog(struct ferryd_owner *o, uint32_t prog_id)
+{
+	char line[96];
+	int len;
+
+	if (!o)
+		return;
+	len = snprintf(line, sizeof(line), "%ld %s\nprog %u\n", (long)getpid(), o->ifname, prog_id);
+	if (ftruncate(o->fd, 0) || pwrite(o->fd, line, (size_t)len, 0) != len) {
+		/* then a successor that cannot read program names cannot sweep ours: it says so */
+	}
 }
 
 void ferryd_owner_release(struct ferryd_owner *o)

@@ -10,6 +10,7 @@
 #define FERRYD_OWNER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define FERRYD_RUN_DIR "/run/ferry"
 
@@ -21,6 +22,15 @@ struct ferryd_owner;
  * with a reason in why (the run directory cannot be created, ...).
  */
 int ferryd_owner_claim(const char *rundir, const char *ifname, struct ferryd_owner **out, char *why, size_t whylen);
+
+/*
+ * The XDP program a holder that died noted (0: none): a successor without
+ * the privilege to read program names (CAP_SYS_ADMIN) knows it by its id.
+ */
+uint32_t ferryd_owner_prev_prog(const struct ferryd_owner *o);
+
+/* Notes the XDP program this holder attached (for a successor, should we die holding it). */
+void ferryd_owner_note_prog(struct ferryd_owner *o, uint32_t prog_id);
 
 /* mkdir -p, mode 0755 for what it creates: 0 or -errno. */
 int ferryd_mkdir_p(const char *dir);

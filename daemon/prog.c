@@ -200,6 +200,52 @@ static void describe_holder(int ifindex, char *out, size_t len)
 		 !strcmp(name, PROG_NAME) ? "; a ferryd that died? sweep it" : "");
 }
 
+/* The netlink flag of the mode our program is attached in. */
+static __u32 mode_flag(const struct ferryd_prog *p)
+{
+	return p->xmode == XDP_MODE_SKB ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE;
+}
+
+/*
+ * Without CAP_SYS_ADMIN (a tight systemd unit), libxdp cannot open programs
+ * by id to list a dispatcher's: rtnetlink still says which program holds the
+ * interface, and that is ours alone, or not ours.
+ */
+static int check_attached_by_id(struct ferryd_prog *p, char *why, size_t whylen)
+{
+	LIBBPF_OPTS(bpf_xdp_query_opts, q);
+	__u32 ours = xdp_program__id(p->xprog), id;
+
+	if (bpf_xdp_query(p->ifindex, 0, &q)) {
+		snprintf(why, whylen, "XDP program on %s not found after attaching it: %s", p->ifname, strerror(errno));
+		return -errno;
+	}
+	id = p->xmode == XDP_MODE_SKB ? q.skb_prog_id : q.drv_prog_id;
+	if (id != ours) {
+		snprintf(why, whylen, "XDP program %u is not the one attached to %s (program %u is)", ours, p->ifname, id);
+		return -ENOENT;
+	}
+	p->dispatcher = false;
+	snprintf(p->describe, sizeof(p->describe), "%s mode, single program (%s)", mode_name(p->xmode),
+		 dispatcher_reason[0] ? dispatcher_reason : "libxdp loaded it without a dispatcher");
+	return 0;
+}
+
+/*
+ * Takes our program off the interface. Alone there, by rtnetlink with
+ * XDP_FLAGS_REPLACE and our fd: only if it is still ours, and without the
+ * privilege libxdp's own detach needs to look the interface up; behind a
+ * dispatcher, through libxdp.
+ */
+static int detach_ours(struct ferryd_prog *p)
+{
+	LIBBPF_OPTS(bpf_xdp_attach_opts, a, .old_prog_fd = xdp_program__fd(p->xprog));
+
+	if (p->dispatcher)
+		return xdp_program__detach(p->xprog, p->ifindex, p->xmode, 0);
+	return bpf_xdp_detach(p->ifindex, mode_flag(p) | XDP_FLAGS_REPLACE, &a) ? -errno : 0;
+}
+
 /* Records whether libxdp put our program behind its dispatcher or alone. */
 static int check_attached(struct ferryd_prog *p, char *why, size_t whylen)
 {
@@ -211,6 +257,8 @@ static int check_attached(struct ferryd_prog *p, char *why, size_t whylen)
 
 	mp = xdp_multiprog__get_from_ifindex(p->ifindex);
 	err = libxdp_get_error(mp);
+	if (err == -EPERM || err == -EACCES)
+		return check_attached_by_id(p, why, whylen);
 	if (!mp || err) {
 		err = err ? err : -ENOENT;
 		snprintf(why, whylen, "XDP program on %s not found after attaching it: %s", p->ifname, strerror(-err));
@@ -373,7 +421,7 @@ int ferryd_prog_attach(const char *ifname, enum ferryd_xdp_mode mode, struct fer
 	return 0;
 
 err_detach:
-	xdp_program__detach(p->xprog, p->ifindex, p->xmode, 0);
+	detach_ours(p);
 err_close_prog:
 	xdp_program__close(p->xprog);
 err_close_obj:
@@ -549,6 +597,11 @@ int ferryd_prog_counters(struct ferryd_prog *p, uint64_t *out)
 	return 0;
 }
 
+uint32_t ferryd_prog_id(const struct ferryd_prog *p)
+{
+	return p ? xdp_program__id(p->xprog) : 0;
+}
+
 const char *ferryd_prog_describe(const struct ferryd_prog *p)
 {
 	return p ? p->describe : "no XDP program";
@@ -563,7 +616,7 @@ void ferryd_prog_detach(struct ferryd_prog *p)
 	emergency_armed = 0;
 	quiet_begin();
 	if (p->attached) {
-		err = xdp_program__detach(p->xprog, p->ifindex, p->xmode, 0);
+		err = detach_ours(p);
 		if (err)
 			/* e.g. the interface is gone, and the program with it */
 			ferryd_log(LOG_WARNING, "detaching XDP program %u from %s: %s", xdp_program__id(p->xprog),
@@ -602,7 +655,7 @@ static int sweep_dispatcher(int ifindex, const char *ifname)
 	return err ? (err < 0 ? err : -err) : (int)n;
 }
 
-int ferryd_prog_sweep(const char *ifname)
+int ferryd_prog_sweep(const char *ifname, uint32_t noted)
 {
 	static const struct {
 		__u32 flag;
@@ -631,7 +684,25 @@ int ferryd_prog_sweep(const char *ifname)
 				goto out;
 			}
 			id = m == 0 ? q.drv_prog_id : q.skb_prog_id;
-			if (!id || prog_name_by_id(id, name, sizeof(name)))
+			if (!id)
+				continue;
+			n = prog_name_by_id(id, name, sizeof(name));
+			if (n == -EPERM && id == noted) {
+				/* Its name is not ours to read (no CAP_SYS_ADMIN), but the holder
+				 * that died noted it: the very program it attached. */
+				if (bpf_xdp_detach(ifindex, modes[m].flag, NULL)) {
+					err = -errno;
+					ferryd_log(LOG_ERR, "removing stale XDP program %u (%s mode) from %s: %s", id,
+						   modes[m].name, ifname, strerror(-err));
+					goto out;
+				}
+				ferryd_log(LOG_INFO, "removed stale XDP program %u (%s mode) from %s", id, modes[m].name,
+					   ifname);
+				removed++;
+				found++;
+				continue;
+			}
+			if (n)
 				continue;
 			if (!strcmp(name, DISPATCHER_NAME)) {
 				n = sweep_dispatcher(ifindex, ifname);

@@ -58,10 +58,15 @@ void ferryd_prog_detach(struct ferryd_prog *p);
 
 /*
  * Removes what a ferryd that died without cleaning up left on ifname: its XDP
- * program (alone or in a libxdp dispatcher) and anything it pinned. Returns
- * how many programs it removed, or -errno.
+ * program (alone or in a libxdp dispatcher) and anything it pinned. Known by
+ * its name, or, where names cannot be read (no CAP_SYS_ADMIN), by the id the
+ * dead ferryd noted (owner.h; 0: none). Returns how many programs it
+ * removed, or -errno.
  */
-int ferryd_prog_sweep(const char *ifname);
+int ferryd_prog_sweep(const char *ifname, uint32_t noted);
+
+/* The attached program's id. */
+uint32_t ferryd_prog_id(const struct ferryd_prog *p);
 
 /* Name of the counter, e.g. "redirected", "pass_not_udp". */
 const char *ferryd_xdp_counter_name(unsigned int i);

@@ -506,12 +506,12 @@ Test(xdp_attach, sweep_removes_a_dead_instance)
 	int n;
 
 	fresh_bpffs();
-	cr_assert_eq(ferryd_prog_sweep(FERRY_TESTNS_HOST_IF), 0, "nothing to sweep on a fresh interface");
+	cr_assert_eq(ferryd_prog_sweep(FERRY_TESTNS_HOST_IF, 0), 0, "nothing to sweep on a fresh interface");
 
 	dead_instance(FERRYD_XDP_NATIVE);
 	xdp_state(state, sizeof(state));
 	cr_assert_str_eq(state, "xdp", "the dead instance's program stayed attached (native)");
-	n = ferryd_prog_sweep(FERRY_TESTNS_HOST_IF);
+	n = ferryd_prog_sweep(FERRY_TESTNS_HOST_IF, 0);
 	cr_assert_eq(n, 1, "sweep removed one program, returned %d", n);
 	xdp_state(state, sizeof(state));
 	cr_assert_str_eq(state, "", "nothing attached after the sweep, ip link shows \"%s\"", state);
@@ -519,10 +519,10 @@ Test(xdp_attach, sweep_removes_a_dead_instance)
 	dead_instance(FERRYD_XDP_SKB);
 	xdp_state(state, sizeof(state));
 	cr_assert_str_eq(state, "xdpgeneric", "the dead instance's program stayed attached (skb)");
-	cr_assert_eq(ferryd_prog_sweep(FERRY_TESTNS_HOST_IF), 1, "sweep removed the skb-mode program");
+	cr_assert_eq(ferryd_prog_sweep(FERRY_TESTNS_HOST_IF, 0), 1, "sweep removed the skb-mode program");
 	xdp_state(state, sizeof(state));
 	cr_assert_str_eq(state, "", "nothing attached after the second sweep");
-	cr_assert_eq(ferryd_prog_sweep(FERRY_TESTNS_HOST_IF), 0, "a second sweep finds nothing");
+	cr_assert_eq(ferryd_prog_sweep(FERRY_TESTNS_HOST_IF, 0), 0, "a second sweep finds nothing");
 
 	/* and a new instance can attach again */
 	attach(FERRYD_XDP_NATIVE);
@@ -541,12 +541,12 @@ Test(xdp_attach, sweep_leaves_other_programs_alone)
 	fd = bpf_prog_load(BPF_PROG_TYPE_XDP, "other_xdp", "GPL", pass, 2, &lopts);
 	cr_assert_geq(fd, 0, "load a foreign XDP program: %s", strerror(errno));
 	cr_assert_eq(bpf_xdp_attach(ifindex, fd, XDP_FLAGS_DRV_MODE, NULL), 0, "attach it: %s", strerror(errno));
-	cr_assert_eq(ferryd_prog_sweep(FERRY_TESTNS_HOST_IF), 0, "sweep removes nothing that is not ours");
+	cr_assert_eq(ferryd_prog_sweep(FERRY_TESTNS_HOST_IF, 0), 0, "sweep removes nothing that is not ours");
 	xdp_state(state, sizeof(state));
 	cr_assert_str_eq(state, "xdp", "the foreign program is still attached");
 	cr_assert_eq(bpf_xdp_detach(ifindex, XDP_FLAGS_DRV_MODE, NULL), 0, "detach the foreign program");
 	close(fd);
-	cr_assert_eq(ferryd_prog_sweep("ferry-nonexistent0"), -ENODEV, "sweep of a missing interface");
+	cr_assert_eq(ferryd_prog_sweep("ferry-nonexistent0", 0), -ENODEV, "sweep of a missing interface");
 }
 
 Test(xdp_attach, bpffs_ensure_mounts_once)
