@@ -44,8 +44,8 @@ CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-re
 LDFLAGS += -fsanitize=address,undefined
 endif
 
-PKGS_DAEMON := libxdp libbpf libmnl libsystemd
-DAEMON_LIBS := $(shell pkg-config --libs $(PKGS_DAEMON) 2>/dev/null || echo -lxdp -lbpf -lmnl -lsystemd) -lpthread
+PKGS_DAEMON := libxdp libbpf libmnl libsystemd inih
+DAEMON_LIBS := $(shell pkg-config --libs $(PKGS_DAEMON) 2>/dev/null || echo -lxdp -lbpf -lmnl -lsystemd -linih) -lpthread
 # ferryctl reads ferryd's JSON answers with jansson (README: dependencies); so do the tests
 JSON_LIBS   := $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
 TEST_LIBS   := -lcriterion -lpthread $(JSON_LIBS)

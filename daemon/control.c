@@ -303,9 +303,10 @@ static void conn_end(struct conn *cn, const char *why)
 	conn_close(cn);
 }
 
+/* A live service by name (a service a reload removed has an empty name). */
 static struct ferryd_service *find_service(struct ferryd_control *c, const char *name)
 {
-	for (unsigned int i = 0; i < c->cfg->nservices; i++)
+	for (unsigned int i = 0; name[0] && i < c->cfg->nservices; i++)
 		if (!strcmp(c->cfg->services[i].name, name))
 			return &c->cfg->services[i];
 	return NULL;
@@ -317,7 +318,8 @@ static void list_services(struct ferryd_control *c, char *buf, size_t len)
 
 	buf[0] = '\0';
 	for (unsigned int i = 0; i < c->cfg->nservices && n < len; i++)
-		n += (size_t)snprintf(buf + n, len - n, "%s%s", i ? ", " : "", c->cfg->services[i].name);
+		if (c->cfg->services[i].name[0])
+			n += (size_t)snprintf(buf + n, len - n, "%s%s", n ? ", " : "", c->cfg->services[i].name);
 }
 
 /* What the peer is: its pid, user and group, as the kernel says (as they were when it connected). */
@@ -412,8 +414,10 @@ static int attach(struct conn *cn, const struct ferry_ctl_attach *a)
 			      FERRYD_MAX_CLIENTS, FERRYD_MAX_SESSIONS);
 
 	ferryd_sockaddr_canon(&svc->addr, &addr);
-	err = ferryd_session_new(svc, svc->id, &addr, ferryd_engine_workers(c->e), ++c->next_id, a->rx_slots,
-				 a->tx_slots, a->slot_size, areas, nareas, &s, why, sizeof(why));
+	/* what the client does not ask, the service's own defaults */
+	err = ferryd_session_new(svc, svc->id, &addr, ferryd_engine_workers(c->e), ++c->next_id,
+				 a->rx_slots ? a->rx_slots : svc->rx_slots, a->tx_slots ? a->tx_slots : svc->tx_slots,
+				 a->slot_size ? a->slot_size : svc->slot_size, areas, nareas, &s, why, sizeof(why));
 	if (err)
 		return refuse(cn, err, "%s", why);
 	s->pid = cn->pid;
@@ -954,6 +958,52 @@ fail:
 	ferryd_control_stop(c, NULL);
 	ferryd_control_free(c);
 	return err;
+}
+
+/* ---- what a reload changes ---------------------------------------------------------------------- */
+
+void ferryd_control_end_service(struct ferryd_control *c, const struct ferryd_service *svc, const char *why)
+{
+	bool again = true;
+
+	/* conn_end() may run the reactor (publishing): the list is walked again after each end */
+	while (again) {
+		again = false;
+		for (struct conn *cn = c->conns; cn; cn = cn->next)
+			if (cn->s && cn->s->svc == svc) {
+				conn_end(cn, why);
+				again = true;
+				break;
+			}
+	}
+}
+
+int ferryd_control_set_fanout(struct ferryd_control *c, const struct ferryd_service *svc)
+{
+	struct ferryd_client_table *t;
+
+	if (c->table->svc[svc->id].fanout == svc->fanout)
+		return 0;
+	t = ferryd_client_table_copy(c->table);
+	if (!t)
+		return -ENOMEM;
+	t->svc[svc->id].fanout = svc->fanout;
+	return publish(c, t) ? 0 : -ETIMEDOUT;
+}
+
+int ferryd_control_set_access(struct ferryd_control *c, char *why, size_t whylen)
+{
+	const struct ferryd_config *cfg = c->cfg;
+
+	if (!c->ino)
+		return 0;
+	if (lchown(c->path, cfg->control_uid >= 0 ? (uid_t)cfg->control_uid : (uid_t)-1,
+		   cfg->control_gid >= 0 ? (gid_t)cfg->control_gid : (gid_t)-1) ||
+	    chmod(c->path, cfg->control_mode)) {
+		snprintf(why, whylen, "control socket %s: %s", c->path, strerror(errno));
+		return -errno;
+	}
+	return 0;
 }
 
 /* Removes the socket file if it is still the one we bound (not a successor's). */

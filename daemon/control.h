@@ -62,6 +62,15 @@ void ferryd_control_set_info(struct ferryd_control *c, const struct ferryd_contr
 void ferryd_control_set_reload(struct ferryd_control *c, int (*fn)(void *user, char *why, size_t whylen),
 			       void *user);
 
+/* A reload removed (or readdressed) svc: its sessions end, each client told why. */
+void ferryd_control_end_service(struct ferryd_control *c, const struct ferryd_service *svc, const char *why);
+
+/* A reload changed svc's fanout: the workers take it. 0 or -errno. */
+int ferryd_control_set_fanout(struct ferryd_control *c, const struct ferryd_service *svc);
+
+/* The socket's owner, group and mode as the configuration now says. 0 or -errno with why. */
+int ferryd_control_set_access(struct ferryd_control *c, char *why, size_t whylen);
+
 /* One line per session: "client N service=... pid=... key=value ...". */
 void ferryd_control_print(struct ferryd_control *c, FILE *out);
 

@@ -272,6 +272,34 @@ int ferryd_dp_set_clients(struct ferryd_engine *e, struct ferryd_client_table *t
 	return wait_all(dp, post_all(dp, FERRYD_MSG_CLIENTS, t, ref_clients), why, whylen);
 }
 
+uint32_t ferryd_dp_prog_id(struct ferryd_engine *e)
+{
+	return ferryd_prog_id(to_dp(e)->prog);
+}
+
+bool ferryd_dp_workers_alive(struct ferryd_engine *e)
+{
+	struct ferryd_dp *dp = to_dp(e);
+
+	for (unsigned int i = 0; i < dp->nw; i++) {
+		take_mail(dp, i);
+		if (dp->peer[i].acked < dp->ping_seq)
+			return false; /* the last ping is not answered: no new one on top of it */
+	}
+	/* an inline worker answers when the control reactor runs next; a thread, when it runs its loop */
+	dp->ping_seq = post_all(dp, FERRYD_MSG_SYNC, NULL, NULL);
+	return true;
+}
+
+void ferryd_dp_stall_worker(struct ferryd_engine *e, unsigned int wid, unsigned int seconds)
+{
+	struct ferryd_dp *dp = to_dp(e);
+	struct ferryd_msg m = { .kind = FERRYD_MSG_STALL, .arg = seconds };
+
+	if (wid < dp->nw && dp->w[wid].threaded)
+		ferryd_mailbox_send(&dp->w[wid].in, &m);
+}
+
 unsigned int ferryd_dp_areas(struct ferryd_engine *e, struct ferryd_sess_area *out, unsigned int max)
 {
 	struct ferryd_dp *dp = to_dp(e);

@@ -48,6 +48,7 @@ struct ferryd_dp {
 	unsigned int nw;
 	struct ferryd_dp_peer *peer;	  /* one per worker */
 	uint64_t seq;			  /* commands sent */
+	uint64_t ping_seq;		  /* the last watchdog ping (ferryd_dp_workers_alive) */
 	uint64_t not_on_worker;		  /* sends and releases from a thread that runs no worker of ours */
 	void (*on_session_failed)(void *user, struct ferryd_session *s);
 	void *session_user;
@@ -68,6 +69,19 @@ int ferryd_dp_set_clients(struct ferryd_engine *e, struct ferryd_client_table *t
  * (areas[] of ferry/ring.h): how many, 0 in socket mode (or more than max).
  */
 unsigned int ferryd_dp_areas(struct ferryd_engine *e, struct ferryd_sess_area *out, unsigned int max);
+
+/* The XDP program's id (0: socket mode). */
+uint32_t ferryd_dp_prog_id(struct ferryd_engine *e);
+
+/*
+ * The watchdog's question: whether every worker answered the last ping;
+ * if so, pings them again (not waiting). A worker that stalls stops the
+ * answers until it runs again.
+ */
+bool ferryd_dp_workers_alive(struct ferryd_engine *e);
+
+/* Fault injection (tests of the watchdog): worker wid (a thread) sleeps for seconds. */
+void ferryd_dp_stall_worker(struct ferryd_engine *e, unsigned int wid, unsigned int seconds);
 
 /* Who to tell, on the control thread, when a worker found a client breaking the ring rules. */
 void ferryd_dp_on_session_failed(struct ferryd_engine *e, void (*cb)(void *user, struct ferryd_session *s),

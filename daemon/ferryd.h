@@ -55,8 +55,9 @@ struct ferryd_service {
 	ferry_udp_batch_cb cb;
 	void *user;
 	uint8_t fanout;		   /* enum ferryd_fanout */
-	bool zero_copy_clients;	   /* its clients may map the UMEM and take frames as they are (--client-zero-copy) */
+	bool zero_copy_clients;	   /* its clients may map the UMEM and take frames as they are (hand-off = zero-copy) */
 	struct ferryd_allow allow;
+	uint32_t rx_slots, tx_slots, slot_size; /* its clients' sessions when they ask none; 0: ferryd's defaults */
 };
 
 struct ferryd_config {
@@ -74,6 +75,7 @@ struct ferryd_config {
 	char control[108]; /* the control socket's path */
 	unsigned int control_mode; /* its permission bits */
 	int64_t control_uid, control_gid; /* its owner and group; -1: ferryd's */
+	int log_level;	   /* syslog(3) level, -1: the default (info) */
 	unsigned int workers;	      /* 1 (0 too): the control thread's; FERRYD_WORKERS_AUTO: one per queue, at most the CPUs */
 	unsigned int ncpus;	      /* --cpus: workers run on cpus[i % ncpus]; 0: wherever the kernel likes */
 	int cpus[FERRYD_MAX_CPUS];

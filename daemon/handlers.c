@@ -57,6 +57,20 @@ void ferryd_handlers_install(struct ferryd_handler_ctx *ctx, enum ferryd_handler
 	}
 }
 
+void ferryd_handlers_install_one(struct ferryd_handler_ctx *ctx, struct ferryd_service *svc)
+{
+	ferry_udp_batch_cb cb = ctx->kind == FERRYD_HANDLER_ECHO    ? echo_cb
+				: ctx->kind == FERRYD_HANDLER_COUNT ? count_cb
+								    : ferryd_dispatch_cb;
+
+	if (svc->id >= FERRY_MAX_SERVICES)
+		return;
+	ctx->slots[svc->id].ctx = ctx;
+	ctx->slots[svc->id].svc = svc;
+	svc->cb = cb;
+	svc->user = &ctx->slots[svc->id];
+}
+
 void ferryd_handlers_set_engine(struct ferryd_handler_ctx *ctx, struct ferryd_engine *e)
 {
 	__atomic_store_n(&ctx->engine, e, __ATOMIC_RELEASE);

@@ -39,6 +39,9 @@ struct ferryd_handler_ctx {
 void ferryd_handlers_install(struct ferryd_handler_ctx *ctx, enum ferryd_handler kind, struct ferryd_service *svcs,
 			     unsigned int nsvc);
 
+/* The same for one service added later (its id within FERRY_MAX_SERVICES), with ctx's kind. */
+void ferryd_handlers_install_one(struct ferryd_handler_ctx *ctx, struct ferryd_service *svc);
+
 /*
  * Tells the handlers which engine to send through (NULL: none, they only
  * count). Workers may be running their callbacks already: the pointer is

@@ -6,4 +6,7 @@
 /* The most verbose syslog(3) level printed: LOG_INFO by default, LOG_DEBUG with -v. */
 extern int ferryd_log_level;
 
+/* Looks whether stderr is connected to the journal (then lines carry "<N>" priority prefixes). */
+void ferryd_log_init(void);
+
 #endif

@@ -15,6 +15,8 @@
 
 #include "config.h"
 #include "control.h"
+#include "daemon.h"
+#include "dataplane.h"
 #include "ferryd.h"
 #include "handlers.h"
 #include "iface.h"
@@ -25,20 +27,7 @@
 #define EXIT_USAGE 2
 #define EXIT_FRAMES 3
 #define EXIT_IFACE_GONE 69 /* EX_UNAVAILABLE: the interface was deleted under us */
-
-struct ferryd {
-	struct ferryd_config cfg;
-	struct ferry_reactor *r;
-	struct ferryd_iface *iface;
-	struct ferryd_owner *owner;
-	struct ferryd_engine *engine;
-	struct ferryd_control *control;
-	struct ferryd_handler_ctx handler;
-	int sigfd;
-	bool quit;
-	int quit_signal;
-	int exit_status; /* when not 0: why the loop ended other than by a signal */
-};
+#define EXIT_CONFIG 78	   /* EX_CONFIG: the configuration is wrong */
 
 /* The XDP program's per-reason counters, " xdp_<name>=<n>" each, in xdp mode only. */
 static void print_xdp_counters(struct ferryd_engine *e)
@@ -102,11 +91,23 @@ static void on_signal(void *user, uint32_t events)
 		case SIGUSR1:
 			print_stats(d, "stats");
 			break;
-		case SIGHUP:
-			/* A closed terminal, or an operator expecting a reload: neither
-			 * may take the services down. */
-			ferryd_log(LOG_NOTICE, "SIGHUP: reloading is not supported yet; ignored");
+		case SIGHUP: {
+			/* A reload: what changed is applied, the rest (and its clients) untouched. */
+			char why[256] = "";
+
+			ferryd_log(LOG_INFO, "SIGHUP: reloading the configuration");
+			if (ferryd_reload(d, why, sizeof(why)))
+				ferryd_log(LOG_ERR, "SIGHUP: reload refused: %s; the running configuration stays", why);
 			break;
+		}
+		case SIGUSR2:
+			/* Fault injection for the watchdog's tests only: FERRYD_FAULTS=stall makes
+			 * SIGUSR2 stall worker 0; otherwise it ends ferryd like the others. */
+			if (d->stall_on_usr2) {
+				ferryd_dp_stall_worker(d->engine, 0, 30);
+				break;
+			}
+			/* fall through */
 		default:
 			/* SIGTERM, SIGINT, and every other signal whose default would
 			 * have ended us: end cleanly instead, program detached (main
@@ -152,40 +153,44 @@ static void log_config(const struct ferryd_config *cfg)
 }
 
 /*
- * Each service's own address must be the interface's (else the kernel would
+ * A service's own address must be the interface's (else the kernel would
  * not deliver to it, and neither would XDP steer it), or the host's when
  * there is no interface: the error bind would give, given at start.
  */
-static int check_services(struct ferryd *d)
+int ferryd_check_service(struct ferryd *d, const struct ferryd_service *svc)
 {
 	const struct ferryd_link_state *ls = ferryd_iface_state(d->iface);
+	union ferry_sockaddr a;
+	const void *addr;
+	uint8_t family;
+	uint32_t flags;
+	char text[64];
+
+	ferryd_sockaddr_canon(&svc->addr, &a);
+	family = a.sa.sa_family == AF_INET ? 4 : 6;
+	addr = family == 4 ? (const void *)&a.in4.sin_addr : (const void *)&a.in6.sin6_addr;
+	if (family == 4 ? a.in4.sin_addr.s_addr == htonl(INADDR_ANY) || IN_MULTICAST(ntohl(a.in4.sin_addr.s_addr))
+			: IN6_IS_ADDR_UNSPECIFIED(&a.in6.sin6_addr) || IN6_IS_ADDR_MULTICAST(&a.in6.sin6_addr))
+		return 0; /* wildcards and groups are anyone's */
+	flags = ferryd_addrset_flags(&ls->addrs, family, addr);
+	if (ls->ifindex ? flags & (FERRY_ADDR_IFACE | FERRY_ADDR_TENTATIVE) : flags & FERRY_ADDR_LOCAL)
+		return 0;
+	ferry_sockaddr_format(&svc->addr, text, sizeof(text));
+	if (ls->ifindex)
+		ferryd_log(LOG_ERR, "service %s: %s: the address is not on %s%s", svc->name, text, ls->ifname,
+			   flags & FERRY_ADDR_LOCAL ? " (it is on another interface of this host)" : "");
+	else
+		ferryd_log(LOG_ERR, "service %s: %s: not an address of this host", svc->name, text);
+	return -EADDRNOTAVAIL;
+}
+
+static int check_services(struct ferryd *d)
+{
 	int err = 0;
 
-	for (unsigned int i = 0; i < d->cfg.nservices; i++) {
-		const struct ferryd_service *svc = &d->cfg.services[i];
-		union ferry_sockaddr a;
-		const void *addr;
-		uint8_t family;
-		uint32_t flags;
-		char text[64];
-
-		ferryd_sockaddr_canon(&svc->addr, &a);
-		family = a.sa.sa_family == AF_INET ? 4 : 6;
-		addr = family == 4 ? (const void *)&a.in4.sin_addr : (const void *)&a.in6.sin6_addr;
-		if (family == 4 ? a.in4.sin_addr.s_addr == htonl(INADDR_ANY) || IN_MULTICAST(ntohl(a.in4.sin_addr.s_addr))
-				: IN6_IS_ADDR_UNSPECIFIED(&a.in6.sin6_addr) || IN6_IS_ADDR_MULTICAST(&a.in6.sin6_addr))
-			continue; /* wildcards and groups are anyone's */
-		flags = ferryd_addrset_flags(&ls->addrs, family, addr);
-		if (ls->ifindex ? flags & (FERRY_ADDR_IFACE | FERRY_ADDR_TENTATIVE) : flags & FERRY_ADDR_LOCAL)
-			continue;
-		ferry_sockaddr_format(&svc->addr, text, sizeof(text));
-		if (ls->ifindex)
-			ferryd_log(LOG_ERR, "service %s: %s: the address is not on %s%s", svc->name, text, ls->ifname,
-				   flags & FERRY_ADDR_LOCAL ? " (it is on another interface of this host)" : "");
-		else
-			ferryd_log(LOG_ERR, "service %s: %s: not an address of this host", svc->name, text);
-		err = -EADDRNOTAVAIL;
-	}
+	for (unsigned int i = 0; i < d->cfg.nservices; i++)
+		if (ferryd_check_service(d, &d->cfg.services[i]))
+			err = -EADDRNOTAVAIL;
 	return err;
 }
 
@@ -205,7 +210,7 @@ static int start_xdp(struct ferryd *d, char *why, size_t whylen)
 		return err;
 	}
 	/* The interface is ours (owner.h): what a ferry program is left there, its owner is dead. */
-	n = ferryd_prog_sweep(cfg->ifname);
+	n = ferryd_prog_sweep(cfg->ifname, ferryd_owner_prev_prog(d->owner));
 	if (n > 0)
 		ferryd_log(LOG_NOTICE, "removed %d XDP program%s a previous ferryd left on %s", n, n == 1 ? "" : "s",
 			   cfg->ifname);
@@ -316,7 +321,7 @@ int main(int argc, char **argv)
 {
 	static struct ferryd d; /* large (the config holds every service): not on the stack */
 	struct ferryd_cmdline cl;
-	char err_msg[256], why[256] = "";
+	char err_msg[512], why[256] = "";
 	int err, status = EXIT_FAILURE;
 	sigset_t set;
 
@@ -325,16 +330,32 @@ int main(int argc, char **argv)
 	signal_set(&set);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	setup_fatal_signals();
-	if (ferryd_config_parse(&d.cfg, &cl, argc, argv, err_msg, sizeof(err_msg))) {
-		fprintf(stderr, "ferryd: %s\nTry 'ferryd --help'.\n", err_msg);
-		return EXIT_USAGE;
+	d.argc = argc;
+	d.argv = argv;
+	if (ferryd_config_load(&d.cfg, &cl, argc, argv, FERRYD_DEFAULT_CONFIG, err_msg, sizeof(err_msg))) {
+		/* before anything is touched: a bad configuration is EX_CONFIG, a bad command line a usage error */
+		fprintf(stderr, "ferryd: %s\n%s", err_msg, cl.bad_config ? "" : "Try 'ferryd --help'.\n");
+		return cl.bad_config ? EXIT_CONFIG : EXIT_USAGE;
 	}
+	d.cl = cl;
 	if (cl.help) {
 		ferryd_config_usage(stdout);
 		return EXIT_SUCCESS;
 	}
+	if (cl.check_config) {
+		printf("# %s: the configuration is valid: %u service%s\n", cl.config[0] ? cl.config : "(command line)",
+		       d.cfg.nservices, d.cfg.nservices == 1 ? "" : "s");
+		ferryd_config_describe(&d.cfg, stdout);
+		return EXIT_SUCCESS;
+	}
+	ferryd_log_init();
+	d.stall_on_usr2 = getenv("FERRYD_FAULTS") && strstr(getenv("FERRYD_FAULTS"), "stall");
+	if (d.cfg.log_level >= 0)
+		ferryd_log_level = d.cfg.log_level;
 	if (cl.verbose)
 		ferryd_log_level = LOG_DEBUG;
+	if (cl.config[0])
+		ferryd_log(LOG_INFO, "configuration from %s", cl.config);
 	if (d.cfg.ifname[0] && !if_nametoindex(d.cfg.ifname)) {
 		fprintf(stderr, "ferryd: --interface: '%s': %s\nTry 'ferryd --help'.\n", d.cfg.ifname,
 			errno == ENODEV ? "no such interface" : strerror(errno));
@@ -371,6 +392,8 @@ int main(int argc, char **argv)
 		goto out_iface;
 	ferryd_handlers_set_engine(&d.handler, d.engine);
 	ferryd_log(LOG_INFO, "%s", d.engine->describe);
+	/* should we die holding the interface, a successor knows our program by its id */
+	ferryd_owner_note_prog(d.owner, ferryd_dp_prog_id(d.engine));
 	err = ferryd_control_new(d.r, &d.cfg, d.engine, &d.control, why, sizeof(why));
 	if (err) {
 		ferryd_log(LOG_ERR, "%s", why);
@@ -384,7 +407,7 @@ int main(int argc, char **argv)
 			   ferryd_iface_state(d.iface)->up ? "up without a carrier" : "down");
 	fprintf(stderr, "ferryd: ready\n");
 	fflush(stderr);
-	sd_notify(0, "READY=1");
+	ferryd_notify_ready(&d);
 
 	while (!d.quit && !d.exit_status) {
 		err = ferry_reactor_run_once(d.r, -1);
@@ -393,7 +416,7 @@ int main(int argc, char **argv)
 			break;
 		}
 	}
-	sd_notify(0, "STOPPING=1");
+	ferryd_notify_stopping(&d);
 	if (d.quit)
 		ferryd_log(LOG_INFO, "%s: draining", strsignal(d.quit_signal));
 	d.engine->ops->drain(d.engine);

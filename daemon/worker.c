@@ -182,6 +182,10 @@ static bool handle(struct ferryd_worker *w, const struct ferryd_msg *m)
 		drain(w);
 		ack(w, m->seq, 0, NULL);
 		break;
+	case FERRYD_MSG_STALL:
+		ferryd_log(LOG_WARNING, "worker %u: stalling for %u s (fault injection)", w->id, m->arg);
+		sleep(m->arg);
+		break;
 	case FERRYD_MSG_EXIT:
 		return false;
 	}

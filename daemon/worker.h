@@ -49,6 +49,7 @@ enum ferryd_msg_kind {
 	FERRYD_MSG_SYNC,	 /* nothing: answer, having passed a quiescent point */
 	FERRYD_MSG_DRAIN,	 /* stop receiving, send what waits, answer */
 	FERRYD_MSG_CLIENTS,	 /* ptr: a new client table (a reference for the worker) */
+	FERRYD_MSG_STALL,	 /* fault injection: sleep arg seconds (the watchdog's tests) */
 	FERRYD_MSG_EXIT,	 /* threaded: leave the loop (after DRAIN) */
 	/* worker -> control */
 	FERRYD_MSG_ACK,		 /* seq: the command answered; arg: 0 or -errno; data: a reason */

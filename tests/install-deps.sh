@@ -2,8 +2,8 @@
 # Installs what ferry builds, runs and tests with: Debian 12 packages only.
 # Idempotent; needs root (or sudo). Skips apt entirely when all are present.
 set -eu
-PKGS="build-essential pkg-config clang llvm libbpf-dev libxdp-dev libmnl-dev libsystemd-dev
-      libjansson-dev libcriterion-dev iproute2 ethtool python3 python3-prometheus-client"
+PKGS="build-essential pkg-config clang llvm libbpf-dev libxdp-dev libmnl-dev libsystemd-dev libinih-dev
+      libjansson-dev libcriterion-dev iproute2 ethtool systemd python3 python3-prometheus-client"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

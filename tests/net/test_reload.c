@@ -1,0 +1,210 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ferryd's reload (SIGHUP) end to end: a service added and one removed while
+ * a client of a third receives a continuous stream, every datagram of which
+ * it must have; a bad configuration refused with its error while the running
+ * one goes on.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "client_proc.h"
+#include "ferryd_proc.h"
+#include "netns.h"
+
+#define READY_MS 15000
+#define ATTACH_MS 5000
+#define STREAM 6000
+#define STREAM_PPS 3000
+
+static struct {
+	struct ferry_testns ns;
+	struct ferry_test_ferryd d;
+	struct ferry_test_client c[3];
+	char conf[64];
+} fx = {.d = FERRY_TEST_FERRYD_INIT};
+
+static void teardown(void)
+{
+	for (int i = 0; i < 3; i++)
+		ferry_test_client_free(&fx.c[i]);
+	ferry_test_ferryd_stop(&fx.d);
+	ferry_testns_teardown(&fx.ns);
+	if (fx.conf[0])
+		unlink(fx.conf);
+}
+
+static void write_conf(const char *services)
+{
+	FILE *f = fopen(fx.conf, "w");
+
+	cr_assert_not_null(f, "expected to write %s", fx.conf);
+	fprintf(f, "[daemon]\ninterface = " FERRY_TESTNS_HOST_IF "\nmode = xdp\nqueues = 1\n\n%s", services);
+	fclose(f);
+}
+
+static void start(const char *services)
+{
+	const char *args[] = {"--config", fx.conf, NULL};
+	int r;
+
+	if (!ferry_test_is_root())
+		cr_skip_test("needs root for network namespaces and XDP");
+	for (int i = 0; i < 3; i++)
+		fx.c[i].pid = -1;
+	cr_assert_eq(ferry_testns_setup(&fx.ns), 0, "expected the namespaces");
+	snprintf(fx.conf, sizeof(fx.conf), "/tmp/ferryt-reload-%d.conf", (int)getpid());
+	write_conf(services);
+	ferry_test_ferryd_spawn(&fx.d, &fx.ns, "reload", args);
+	r = ferry_test_ferryd_wait_ready(&fx.d, READY_MS);
+	cr_assert_eq(r, 0, "expected ferryd ready; log:\n%s", ferry_test_ferryd_log(&fx.d));
+}
+
+static void attach(int i, const char *service)
+{
+	struct ferry_test_client_cfg cfg = {.control = fx.d.control, .service = service};
+
+	ferry_test_client_start(&fx.c[i], &cfg);
+	cr_assert(ferry_test_client_wait(&fx.c[i], FERRY_TEST_CLIENT_ATTACHED, ATTACH_MS) &&
+			  fx.c[i].sh->state == FERRY_TEST_CLIENT_ATTACHED,
+		  "expected a client of %s (%s); log:\n%s", service, fx.c[i].sh->why, ferry_test_ferryd_log(&fx.d));
+}
+
+/* Waits for a log line holding text, after the log had been at offset from. */
+static bool wait_log(const char *text, size_t from, int ms)
+{
+	for (uint64_t t = ferry_test_now_ms() + (uint64_t)ms; ferry_test_now_ms() < t; usleep(10000)) {
+		const char *log = ferry_test_ferryd_log(&fx.d);
+
+		if (strlen(log) > from && strstr(log + from, text))
+			return true;
+	}
+	return false;
+}
+
+static void reload(const char *services, const char *expect)
+{
+	size_t from = strlen(ferry_test_ferryd_log(&fx.d));
+
+	write_conf(services);
+	cr_assert_eq(ferry_test_ferryd_signal(&fx.d, SIGHUP), 0, "SIGHUP");
+	cr_assert(wait_log(expect, from, 5000), "expected '%s' after the reload; log:\n%s", expect,
+		  ferry_test_ferryd_log(&fx.d));
+}
+
+/* The peer's stream to 198.18.0.1:9000: STREAM datagrams, paced, each numbered. */
+struct stream {
+	struct ferry_testns *ns;
+	unsigned int sent;
+	int err;
+};
+
+static void *stream_main(void *arg)
+{
+	struct stream *s = arg;
+	union ferry_sockaddr dst;
+	uint8_t buf[64];
+	uint64_t start;
+	int fd;
+
+	if (ferry_testns_enter(s->ns, FERRY_TESTNS_PEER)) {
+		s->err = -1;
+		return NULL;
+	}
+	ferry_testns_addr(FERRY_TESTNS_HOST, AF_INET, 9000, &dst);
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	start = ferry_test_now_ms();
+	while (s->sent < STREAM && ferry_test_now_ms() < start + 20000) {
+		if (ferry_test_now_ms() < start + (uint64_t)s->sent * 1000 / STREAM_PPS) {
+			usleep(300);
+			continue;
+		}
+		ferry_test_client_payload(buf, sizeof(buf), s->sent);
+		if (sendto(fd, buf, sizeof(buf), 0, &dst.sa, ferry_sockaddr_len(&dst)) == sizeof(buf))
+			s->sent++;
+		else
+			usleep(200);
+	}
+	close(fd);
+	return NULL;
+}
+
+Test(reload, services_come_and_go_the_others_lose_nothing, .fini = teardown, .timeout = 90)
+{
+	static const char one[] = "[service a]\nlisten = 198.18.0.1:9000\n\n[service b]\nlisten = 198.18.0.1:9001\n";
+	static const char two[] = "[service a]\nlisten = 198.18.0.1:9000\nfanout = round-robin\n\n"
+				  "[service c]\nlisten = [2001:2::1]:9002\n";
+	static const char three[] = "[service a]\nlisten = 198.18.0.1:9000\n\n[service c]\nlisten = [2001:2::1]:9002\n"
+				    "[service b]\nlisten = 198.18.0.1:9001\n";
+	struct stream s = {.ns = &fx.ns};
+	uint8_t *seen = calloc(STREAM, 1);
+	pthread_t t;
+	unsigned int dup = 0, missing = 0;
+
+	start(one);
+	attach(0, "a");
+	attach(1, "b");
+	cr_assert_eq(pthread_create(&t, NULL, stream_main, &s), 0, "the stream's thread");
+	usleep(300000);
+	/* b goes (its client is told), c comes, a's fanout changes: a's stream goes on */
+	reload(two, "reload: 1 service added, 1 removed, 1 changed, 0 unchanged");
+	cr_assert(ferry_test_client_wait(&fx.c[1], FERRY_TEST_CLIENT_ENDED, 5000), "expected b's client ended");
+	cr_assert(strstr(fx.c[1].sh->why, "service b was removed by a reload"), "got '%s'", fx.c[1].sh->why);
+	attach(2, "c");
+	usleep(300000);
+	/* a file with an error changes nothing */
+	{
+		size_t from = strlen(ferry_test_ferryd_log(&fx.d));
+		FILE *f = fopen(fx.conf, "a");
+
+		fprintf(f, "[service d]\nlisten = 198.18.0.1\n");
+		fclose(f);
+		cr_assert_eq(ferry_test_ferryd_signal(&fx.d, SIGHUP), 0, "SIGHUP");
+		cr_assert(wait_log("reload refused", from, 5000), "expected the bad file refused; log:\n%s",
+			  ferry_test_ferryd_log(&fx.d));
+		cr_assert(strstr(ferry_test_ferryd_log(&fx.d) + from, ":13: listen: 198.18.0.1: bad address"),
+			  "expected the located error; log:\n%s", ferry_test_ferryd_log(&fx.d) + from);
+	}
+	reload(three, "reload: 1 service added, 0 removed, 1 changed, 1 unchanged");
+	pthread_join(t, NULL);
+	cr_assert_eq(s.sent, STREAM, "expected the whole stream sent, %u", s.sent);
+	for (uint64_t d = ferry_test_now_ms() + 5000;
+	     __atomic_load_n(&fx.c[0].sh->datagrams, __ATOMIC_ACQUIRE) < STREAM && ferry_test_now_ms() < d;)
+		usleep(10000);
+	ferry_test_client_stop(&fx.c[0]);
+	for (uint32_t k = 0; k < fx.c[0].sh->nrec; k++) {
+		uint32_t seq;
+		uint8_t want[64];
+
+		cr_assert_eq(fx.c[0].sh->rec[k].len, 64, "expected 64-byte datagrams");
+		/* the records keep a hash: find the datagram by its number, which starts the payload */
+		for (seq = 0; seq < STREAM; seq++) {
+			ferry_test_client_payload(want, sizeof(want), seq);
+			if (ferry_test_hash(want, sizeof(want)) == fx.c[0].sh->rec[k].hash)
+				break;
+		}
+		cr_assert_lt(seq, STREAM, "datagram %u is none the peer sent", k);
+		dup += seen[seq]++ > 0;
+	}
+	for (uint32_t k = 0; k < STREAM; k++)
+		missing += !seen[k];
+	cr_assert_eq(missing + dup, 0, "expected a's client to have every datagram once: %u missing, %u twice; log:\n%s",
+		     missing, dup, ferry_test_ferryd_log(&fx.d));
+	/* c is served, b again */
+	cr_assert_eq(fx.c[2].sh->state, FERRY_TEST_CLIENT_ATTACHED, "expected c's client still attached");
+	free(seen);
+	ferry_test_ferryd_signal(&fx.d, SIGTERM);
+	cr_assert_eq(ferry_test_ferryd_wait_exit(&fx.d, 15000), 0, "expected ferryd to exit");
+	cr_assert(WIFEXITED(fx.d.status) && WEXITSTATUS(fx.d.status) == 0, "expected exit 0, status 0x%x", fx.d.status);
+}
