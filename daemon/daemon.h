@@ -47,7 +47,8 @@ struct ferryd {
  * fanout, access list, hand-off or ring sizes; the log level and the control
  * socket's access. Services that did not change, and their clients, are not
  * touched. Settings a running ferryd cannot change are logged and kept. A
- * configuration with an error changes nothing. 0, or -errno with why.
+ * configuration with an error changes nothing. 0 with what changed in why
+ * ("1 service added, ..."), or -errno with the reason.
  */
 int ferryd_reload(struct ferryd *d, char *why, size_t whylen);
 

@@ -119,6 +119,18 @@ static void on_signal(void *user, uint32_t events)
 	}
 }
 
+/* ferryctl reload: the same as SIGHUP, its outcome answered to the client. */
+static int reload_by_client(void *user, char *why, size_t whylen)
+{
+	int err;
+
+	ferryd_log(LOG_INFO, "reload asked on the control socket");
+	err = ferryd_reload(user, why, whylen);
+	if (err)
+		ferryd_log(LOG_ERR, "reload refused: %s; the running configuration stays", why);
+	return err;
+}
+
 /* What the interface does while we run: told once per change, in words. */
 static void on_iface(void *user, const struct ferryd_link_state *old, const struct ferryd_link_state *now)
 {
@@ -400,6 +412,7 @@ int main(int argc, char **argv)
 		goto out_engine;
 	}
 	ferryd_control_set_info(d.control, &(struct ferryd_control_info){ .handler = &d.handler, .iface = d.iface });
+	ferryd_control_set_reload(d.control, reload_by_client, &d);
 	ferryd_log(LOG_INFO, "control socket %s%s", d.cfg.control,
 		   d.cfg.handler == FERRYD_HANDLER_CLIENTS ? ": clients attach here" : "");
 	if (d.cfg.ifname[0] && !ferryd_iface_state(d.iface)->running)

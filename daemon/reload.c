@@ -231,8 +231,9 @@ int ferryd_reload(struct ferryd *d, char *why, size_t whylen)
 		}
 	}
 	d->reloads++;
-	ferryd_log(LOG_INFO, "reload: %u service%s added, %u removed, %u changed, %u unchanged", added,
-		   added == 1 ? "" : "s", removed, changed, kept);
+	snprintf(why, whylen, "%u service%s added, %u removed, %u changed, %u unchanged", added, added == 1 ? "" : "s",
+		 removed, changed, kept);
+	ferryd_log(LOG_INFO, "reload: %s", why);
 	ferryd_notify_status(d);
 	return 0;
 }
