@@ -437,6 +437,8 @@ static int attach(struct conn *cn, const struct ferry_ctl_attach *a)
 		conn_end(cn, NULL);
 		return ENDED;
 	}
+	if (ferryd_session_fault_handover_ms) /* tests only (session.h) */
+		usleep(ferryd_session_fault_handover_ms * 1000);
 	fds[0] = s->memfd;
 	fds[1] = s->wake_rd;
 	for (unsigned int i = 0; i < s->nw; i++)

@@ -39,6 +39,7 @@ struct ferryd {
 	bool stalled;	  /* a worker did not answer the last watchdog ping */
 	uint64_t reloads, reload_failures;
 	bool stall_on_usr2; /* FERRYD_FAULTS=stall: SIGUSR2 stalls worker 0 (the watchdog's tests) */
+	bool nomem_on_usr2; /* FERRYD_FAULTS=attach-nomem: SIGUSR2 makes the next session fail (the fault tests) */
 };
 
 /*

@@ -23,6 +23,7 @@
 #include "log.h"
 #include "owner.h"
 #include "prog.h"
+#include "session.h"
 
 #define EXIT_USAGE 2
 #define EXIT_FRAMES 3
@@ -101,12 +102,19 @@ static void on_signal(void *user, uint32_t events)
 			break;
 		}
 		case SIGUSR2:
-			/* Fault injection for the watchdog's tests only: FERRYD_FAULTS=stall makes
-			 * SIGUSR2 stall worker 0; otherwise it ends ferryd like the others. */
-			if (d->stall_on_usr2) {
-				ferryd_dp_stall_worker(d->engine, 0, 30);
-				break;
+			/* Fault injection for tests only: FERRYD_FAULTS=stall makes SIGUSR2
+			 * stall worker 0 (the watchdog's tests), attach-nomem makes the next
+			 * session fail as if memfd_create said ENOMEM (the fault tests);
+			 * otherwise it ends ferryd like the others. */
+			if (d->nomem_on_usr2) {
+				ferryd_session_inject_nomem(1);
+				ferryd_log(LOG_NOTICE, "fault injection: the next session fails as if memfd_create "
+					   "returned ENOMEM");
 			}
+			if (d->stall_on_usr2)
+				ferryd_dp_stall_worker(d->engine, 0, 30);
+			if (d->stall_on_usr2 || d->nomem_on_usr2)
+				break;
 			/* fall through */
 		default:
 			/* SIGTERM, SIGINT, and every other signal whose default would
@@ -362,6 +370,9 @@ int main(int argc, char **argv)
 	}
 	ferryd_log_init();
 	d.stall_on_usr2 = getenv("FERRYD_FAULTS") && strstr(getenv("FERRYD_FAULTS"), "stall");
+	d.nomem_on_usr2 = getenv("FERRYD_FAULTS") && strstr(getenv("FERRYD_FAULTS"), "attach-nomem");
+	if (getenv("FERRYD_FAULTS") && strstr(getenv("FERRYD_FAULTS"), "attach-slow"))
+		ferryd_session_fault_handover_ms = 100;
 	if (d.cfg.log_level >= 0)
 		ferryd_log_level = d.cfg.log_level;
 	if (cl.verbose)

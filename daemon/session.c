@@ -153,6 +153,25 @@ static int wk_init(struct ferryd_session *s, unsigned int i, const struct ferry_
 	return 0;
 }
 
+static unsigned int inject_nomem;
+unsigned int ferryd_session_fault_handover_ms;
+
+void ferryd_session_inject_nomem(unsigned int n)
+{
+	inject_nomem += n;
+}
+
+/* memfd_create(2), or the failure a test asked for. */
+static int session_memfd(void)
+{
+	if (inject_nomem) {
+		inject_nomem--;
+		errno = ENOMEM;
+		return -1;
+	}
+	return memfd_create("ferry-session", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+}
+
 int ferryd_session_new(struct ferryd_service *svc, unsigned int svc_id, const union ferry_sockaddr *addr,
 		       unsigned int nw, unsigned int id, uint32_t rx_slots, uint32_t tx_slots, uint32_t slot_size,
 		       const struct ferryd_sess_area *areas, unsigned int nareas, struct ferryd_session **out,
@@ -217,7 +236,7 @@ int ferryd_session_new(struct ferryd_service *svc, unsigned int svc_id, const un
 		s->wk[i].kick_rd = -1;
 
 	/* Sealed against resizing: a client that shrank it would fault ferryd on its next access. */
-	s->memfd = memfd_create("ferry-session", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	s->memfd = session_memfd();
 	if (s->memfd < 0)
 		goto sys;
 	if (ftruncate(s->memfd, (off_t)size) ||

@@ -131,6 +131,18 @@ int ferryd_session_new(struct ferryd_service *svc, unsigned int svc_id, const un
 		       unsigned int nw, unsigned int id, uint32_t rx_slots, uint32_t tx_slots, uint32_t slot_size,
 		       const struct ferryd_sess_area *areas, unsigned int nareas, struct ferryd_session **out,
 		       char *why, size_t whylen);
+/*
+ * Fault injection for tests (FERRYD_FAULTS=attach-nomem, main.c): the next n
+ * sessions made fail at their memory as if memfd_create(2) returned ENOMEM.
+ * Control thread only, as ferryd_session_new().
+ */
+void ferryd_session_inject_nomem(unsigned int n);
+/*
+ * FERRYD_FAULTS=attach-slow: a client gets its session's fds this many ms
+ * after the workers serve it (a control thread descheduled at the worst
+ * moment), so its rings hold datagrams before it first looks. 0: at once.
+ */
+extern unsigned int ferryd_session_fault_handover_ms;
 /* Unmaps and closes everything (no worker may use it any more). NULL is ignored. */
 void ferryd_session_free(struct ferryd_session *s);
 /* Closes the ends that were the client's, once they are handed over. */
