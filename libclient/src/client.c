@@ -247,11 +247,17 @@ static int map_session(struct session *s, int memfd, const struct ferry_ctl_repl
 		w->rx_slot = s->region + rw->rx_slot;
 		w->tx_slot = s->region + rw->tx_slot;
 		w->stats = (const struct ferry_ring_stats *)(s->region + rw->stats);
-		/* the indices as they are now: a fresh session starts at 0, but nothing says it must */
-		w->rx_cons = __atomic_load_n(&w->rx->producer, __ATOMIC_ACQUIRE);
+		/*
+		 * The indices as they are now: a fresh session starts at 0, but nothing
+		 * says it must. Our side's own: ferryd serves the session before we have
+		 * it, so what it already put on rx (and tx_ret) waits past our consumer
+		 * index, not past its producer's; starting there would lose those
+		 * datagrams and their slots for good.
+		 */
+		w->rx_cons = __atomic_load_n(&w->rx->consumer, __ATOMIC_RELAXED);
 		w->rx_ret_prod = __atomic_load_n(&w->rx_ret->producer, __ATOMIC_RELAXED);
 		w->tx_prod = __atomic_load_n(&w->tx->producer, __ATOMIC_RELAXED);
-		w->tx_ret_cons = __atomic_load_n(&w->tx_ret->producer, __ATOMIC_ACQUIRE);
+		w->tx_ret_cons = __atomic_load_n(&w->tx_ret->consumer, __ATOMIC_RELAXED);
 		w->tx_free = calloc(s->tx_slots, sizeof(*w->tx_free));
 		w->tx_mine = calloc(s->tx_slots, 1);
 		if (!w->tx_free || !w->tx_mine)
