@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -196,17 +197,24 @@ Test(ferryd_life, a_second_ferryd_refuses_and_leaves_the_first_alone, .fini = te
 			      NULL};
 	const char *sargs[] = {"--interface", FERRY_TESTNS_HOST_IF, "--mode", "socket", "--handler", "echo",
 			       SERVICES, NULL};
+	/* the third try names the first's control socket (filled in by its spawn): not to be taken over either */
+	const char *cargs[] = {"--interface", FERRY_TESTNS_HOST_IF, "--mode", "xdp", "--handler", "echo", SERVICES,
+			       "--control", fx.d.control, NULL};
+	const char *const *tries[] = {args, sargs, cargs};
+	struct stat ctl0, ctl1;
 	char pid[32];
 	int st;
 
 	env_up();
 	start(&fx.d, "first", args);
+	cr_assert_eq(stat(fx.d.control, &ctl0), 0, "expected the first's control socket at %s", fx.d.control);
 	echo_by_af_xdp(AF_INET);
 	snprintf(pid, sizeof(pid), "(pid %d;", (int)fx.d.pid);
-	for (int i = 0; i < 2; i++) {
-		ferry_test_ferryd_spawn(&fx.second, &fx.ns, "second", i ? sargs : args);
+	for (int i = 0; i < 3; i++) {
+		ferry_test_ferryd_spawn(&fx.second, &fx.ns, "second", tries[i]);
 		cr_assert_eq(ferry_test_ferryd_wait_ready(&fx.second, READY_TIMEOUT_MS), -ESRCH,
-			     "expected the second ferryd (%s mode) to refuse to start; log:\n%s", i ? "socket" : "xdp",
+			     "expected the second ferryd (%s) to refuse to start; log:\n%s",
+			     i == 0 ? "xdp mode" : i == 1 ? "socket mode" : "the first's control socket",
 			     log_of(&fx.second));
 		st = fx.second.status;
 		cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 1, "expected exit status 1, got 0x%x; log:\n%s", st,
@@ -218,6 +226,18 @@ Test(ferryd_life, a_second_ferryd_refuses_and_leaves_the_first_alone, .fini = te
 			      log_of(&fx.second));
 	}
 	cr_assert(ferry_test_xdp_attached(&fx.ns), "expected the first's program still on fh0");
+	cr_assert(stat(fx.d.control, &ctl1) == 0 && ctl1.st_ino == ctl0.st_ino,
+		  "expected the first's control socket untouched at %s", fx.d.control);
+	{
+		/* and still the first's: it answers */
+		struct sockaddr_un un = {.sun_family = AF_UNIX};
+		int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+		snprintf(un.sun_path, sizeof(un.sun_path), "%.*s", (int)sizeof(un.sun_path) - 1, fx.d.control);
+		cr_assert_eq(connect(fd, (struct sockaddr *)&un, sizeof(un)), 0,
+			     "expected the first ferryd to listen on its control socket still: %s", strerror(errno));
+		close(fd);
+	}
 	echo_by_af_xdp(AF_INET);
 	echo_by_af_xdp(AF_INET6);
 	stop(&fx.d);
