@@ -4,6 +4,8 @@
 set -eu
 PKGS="build-essential pkg-config clang llvm libbpf-dev libxdp-dev libmnl-dev libsystemd-dev libinih-dev
       libjansson-dev libcriterion-dev iproute2 ethtool systemd python3 python3-prometheus-client"
+# make fuzz: clang's libFuzzer and sanitizer runtimes; make valgrind: memcheck
+PKGS="$PKGS libclang-rt-14-dev valgrind"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
