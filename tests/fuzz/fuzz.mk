@@ -14,11 +14,11 @@
 FUZZ_DIR     := $(O)/fuzz
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
-FUZZ_NAMES   ?= packet_parse packet_roundtrip sockaddr_parse cmdline
+FUZZ_NAMES   ?= packet_parse packet_roundtrip sockaddr_parse cmdline ring_read control_msg
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_CFLAGS  := $(CFLAGS) -O1 -g $(FUZZ_SAN) -fsanitize=fuzzer-no-link -Itests/fuzz -MMD -MP
 
-FUZZ_ALL      := packet_parse packet_roundtrip sockaddr_parse cmdline
+FUZZ_ALL      := packet_parse packet_roundtrip sockaddr_parse cmdline ring_read control_msg
 FUZZ_BINS     := $(FUZZ_ALL:%=$(FUZZ_DIR)/%)
 FUZZ_LIB_SRCS := $(wildcard libclient/src/*.c) $(filter-out daemon/main.c $(CTL_SRCS),$(wildcard daemon/*.c))
 FUZZ_LIB_OBJS := $(FUZZ_LIB_SRCS:%.c=$(FUZZ_DIR)/obj/%.o)
@@ -48,7 +48,7 @@ $(FUZZ_AGREE): tests/fuzz/bpf_agree.c tests/fuzz/fuzz.h $(DAEMON_A) $(LIB_A) $(w
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS) -Itests/fuzz $(LDFLAGS) -o $@ $< $(DAEMON_A) $(LIB_A) $(DAEMON_LIBS)
 
-$(FUZZ_SEEDS): tests/fuzz/seeds.c tests/unit/bpf_frames.h $(O)/tests/lib/testutil.o
+$(FUZZ_SEEDS): tests/fuzz/seeds.c tests/fuzz/ring_ops.h tests/unit/bpf_frames.h $(O)/tests/lib/testutil.o $(LIB_HDRS)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(O)/tests/lib/testutil.o

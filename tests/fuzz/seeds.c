@@ -2,16 +2,22 @@
 /*
  * Writes the fuzzers' seed corpora (make fuzz-seeds): frames of every form
  * the parser and the XDP program tell apart (tests/unit/bpf_frames.h builds
- * them), round-trip requests, addresses and command lines. Deterministic:
- * running it again rewrites the same files.
- *   seeds DIR    writes DIR/packet_parse/, DIR/packet_roundtrip/, DIR/sockaddr_parse/, DIR/cmdline/
+ * them), round-trip requests, addresses, command lines, session scripts
+ * (ring_ops.h) and control socket conversations. Deterministic: running it
+ * again rewrites the same files.
+ *   seeds DIR    writes DIR/packet_parse/, DIR/packet_roundtrip/, DIR/sockaddr_parse/, DIR/cmdline/,
+ *                DIR/ring_read/, DIR/control_msg/
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include <ferry/ring.h>
+
 #include "bpf_frames.h"
+#include "ring_ops.h"
 
 static const char *root;
 static int failed;
@@ -207,6 +213,261 @@ static void cmdlines(void)
 	CMDLINE("long-name", "-s", "abcdefghijklmnopqrstuvwxyz0123456=*:1", "-i", "abcdefghijklmnop");
 }
 
+/* ---- ring_read: session scripts (ring_ops.h) ---------------------------------------------- */
+
+struct script {
+	uint8_t b[1024];
+	size_t n;
+};
+
+static void sb(struct script *s, size_t n, ...)
+{
+	va_list ap;
+
+	va_start(ap, n);
+	for (size_t i = 0; i < n && s->n < sizeof(s->b); i++)
+		s->b[s->n++] = (uint8_t)va_arg(ap, int);
+	va_end(ap);
+}
+
+#define SB(s, ...) sb(s, sizeof((int[]){__VA_ARGS__}) / sizeof(int), __VA_ARGS__)
+#define W1 0x80 /* the op is worker 1's */
+
+static void s16(struct script *s, uint16_t v)
+{
+	SB(s, v >> 8, v & 0xff);
+}
+
+static void s32(struct script *s, uint32_t v)
+{
+	SB(s, v >> 24, (v >> 16) & 0xff, (v >> 8) & 0xff, v & 0xff);
+}
+
+static void put_n(struct script *s, int w, unsigned int n, uint16_t len)
+{
+	for (unsigned int i = 0; i < n; i++) {
+		SB(s, RR_D_PUT | w);
+		s16(s, len);
+		SB(s, i & 1);
+	}
+}
+
+static void send_n(struct script *s, int w, unsigned int n, uint16_t len, uint8_t off)
+{
+	for (unsigned int i = 0; i < n; i++) {
+		SB(s, RR_C_SEND | w, i);
+		s16(s, len);
+		SB(s, off, i & 1);
+	}
+}
+
+/* A well-behaved round on worker w: puts, flush, read, give back, reap; sends, take, give back, reap tx_ret. */
+static void round_trip(struct script *s, int w, unsigned int n)
+{
+	put_n(s, w, n, 100);
+	SB(s, RR_D_FLUSH | w, RR_C_READ_RX | w, 31, RR_C_RETURN | w, 0, 31, RR_D_REAP | w);
+	send_n(s, w, n, 64, 8);
+	SB(s, RR_D_TAKE | w, 31, RR_D_GIVE | w, 255, RR_C_REAP_TX_RET | w, 31, RR_D_SLEEP | w);
+}
+
+static void script(const char *name, const struct script *s)
+{
+	put("ring_read", name, s->b, s->n);
+}
+
+static void ring_reads(void)
+{
+	struct script s;
+
+	s = (struct script){ .n = 0 };
+	SB(&s, RR_SLOT(0), 0, 0);
+	round_trip(&s, 0, 3);
+	script("copy-round", &s);
+
+	s = (struct script){ .n = 0 };
+	SB(&s, RR_TWO_WORKERS | RR_RX32 | RR_TX32 | RR_SLOT(1), 0x80 | 5, 0);
+	for (int i = 0; i < 4; i++) {
+		round_trip(&s, 0, 9);
+		round_trip(&s, W1, 7);
+	}
+	script("two-workers-wrap", &s);
+
+	s = (struct script){ .n = 0 };
+	SB(&s, RR_ZEROCOPY | RR_TWO_AREAS | RR_SLOT(2), 0, 1);
+	for (int i = 0; i < 3; i++) {
+		SB(&s, RR_D_PUT_FRAME, i & 1, i);
+		s16(&s, 256);
+		s16(&s, 200);
+		SB(&s, 0);
+	}
+	put_n(&s, 0, 2, 40);
+	SB(&s, RR_D_FLUSH, RR_C_READ_RX, 31, RR_C_RETURN, 1, 2, RR_D_REAP, RR_D_RECLAIM);
+	script("zero-copy-frames", &s);
+
+	s = (struct script){ .n = 0 };
+	SB(&s, RR_SLOT(0), 0, 0);
+	put_n(&s, 0, 20, 10);
+	put_n(&s, 0, 1, 300);
+	SB(&s, RR_D_FLUSH, RR_C_FLAGS, 3, RR_C_READ_RX, 31, RR_C_RETURN, 5, 31, RR_D_REAP);
+	put_n(&s, 0, 2, 256);
+	SB(&s, RR_D_FLUSH);
+	script("full-and-big", &s);
+
+	s = (struct script){ .n = 0 };
+	SB(&s, RR_SLOT(0), 0, 0);
+	put_n(&s, 0, 2, 10);
+	SB(&s, RR_D_FLUSH, RR_H_INDEX, 1, 1);
+	s32(&s, 3); /* rx_ret producer 3 ahead: it held 2 */
+	SB(&s, RR_D_REAP);
+	script("hostile-rx-ret-ahead", &s);
+
+	s = (struct script){ .n = 0 };
+	SB(&s, RR_SLOT(0), 0, 0);
+	put_n(&s, 0, 2, 10);
+	SB(&s, RR_D_FLUSH, RR_H_RX_RET);
+	s32(&s, 1);
+	s32(&s, 0);
+	SB(&s, RR_H_RX_RET);
+	s32(&s, 1); /* the same slot twice */
+	s32(&s, 0);
+	SB(&s, RR_D_REAP);
+	script("hostile-rx-ret-twice", &s);
+
+	s = (struct script){ .n = 0 };
+	SB(&s, RR_TWO_WORKERS | RR_SLOT(0), 0, 0);
+	SB(&s, RR_H_TX | W1);
+	s32(&s, 3);
+	s32(&s, 200);
+	s32(&s, 100); /* past the slot */
+	s32(&s, 0);
+	s16(&s, 2);
+	s16(&s, 9);
+	s32(&s, 0);
+	for (int i = 0; i < 16; i++)
+		SB(&s, 198 * (i == 0), 18 * (i == 1), 0, 2 * (i == 3));
+	SB(&s, RR_D_TAKE | W1, 8, RR_D_TAKE, 8);
+	script("hostile-tx-past-slot", &s);
+
+	s = (struct script){ .n = 0 };
+	SB(&s, RR_SLOT(3), 0, 0);
+	round_trip(&s, 0, 2);
+	SB(&s, RR_H_RAW);
+	s32(&s, 4096);
+	SB(&s, 32);
+	for (int i = 0; i < 32; i++)
+		SB(&s, 0xff);
+	SB(&s, RR_D_REAP, RR_D_TAKE, 8, RR_D_FLUSH);
+	script("hostile-raw-rings", &s);
+}
+
+/* ---- control_msg: conversations (control_msg.c's ops) --------------------------------------- */
+
+enum { CM_CONNECT, CM_SEND, CM_CLOSE, CM_SHUT, CM_DEAF };
+#define CM_NOPUMP 4
+#define CM_TIMES(n) (((n) - 1) << 3)
+
+static void cm_send(struct script *s, int conn, int flags, const void *msg, size_t len)
+{
+	SB(s, CM_SEND | conn << 4, flags);
+	s16(s, (uint16_t)len);
+	for (size_t i = 0; i < len && s->n < sizeof(s->b); i++)
+		s->b[s->n++] = ((const uint8_t *)msg)[i];
+}
+
+static struct ferry_ctl_attach attach_msg(const char *service, uint32_t rx, uint32_t tx, uint32_t slot)
+{
+	struct ferry_ctl_attach a;
+
+	memset(&a, 0, sizeof(a));
+	a.magic = FERRY_CTL_MAGIC;
+	a.version = FERRY_RING_VERSION;
+	a.op = FERRY_CTL_ATTACH;
+	snprintf(a.service, sizeof(a.service), "%s", service);
+	a.rx_slots = rx;
+	a.tx_slots = tx;
+	a.slot_size = slot;
+	return a;
+}
+
+/* A query, as ring.h has it (struct ferry_ctl_query): written by hand, so it also builds without. */
+static void cm_query(struct script *s, int conn, int flags, uint32_t verb, uint32_t seq)
+{
+	uint32_t q[8] = { FERRY_CTL_MAGIC, FERRY_RING_VERSION, 5 /* FERRY_CTL_QUERY */, verb, seq, 0, 0, 0 };
+
+	cm_send(s, conn, flags, q, sizeof(q));
+}
+
+static void control_msgs(void)
+{
+	struct ferry_ctl_attach a = attach_msg("svc", 16, 16, 256), d;
+	struct script s;
+
+	memset(&d, 0, sizeof(d));
+	d.magic = FERRY_CTL_MAGIC;
+	d.version = FERRY_RING_VERSION;
+	d.op = FERRY_CTL_DETACH;
+
+	s = (struct script){ .n = 0 };
+	cm_send(&s, 0, 0, &a, sizeof(a));
+	cm_send(&s, 0, 0, &d, sizeof(d));
+	put("control_msg", "attach-detach", s.b, s.n);
+
+	s = (struct script){ .n = 0 };
+	cm_send(&s, 0, 0, &a, sizeof(a));
+	cm_send(&s, 0, 0, "hello", 5);
+	put("control_msg", "attach-then-garbage", s.b, s.n);
+
+	s = (struct script){ .n = 0 };
+	a = attach_msg("svc", 0, 0, 0);
+	cm_send(&s, 0, 3, &a, sizeof(a)); /* with 3 fds */
+	a = attach_msg("zc", 16, 16, 256);
+	a.flags = FERRY_CTL_ZEROCOPY;
+	cm_send(&s, 1, 0, &a, sizeof(a));
+	a = attach_msg("nope", 16, 16, 256);
+	cm_send(&s, 2, 1, &a, sizeof(a));
+	a = attach_msg("svc", 65536, 65536, 65536);
+	cm_send(&s, 3, 0, &a, sizeof(a));
+	SB(&s, CM_SHUT);
+	put("control_msg", "four-conns", s.b, s.n);
+
+	s = (struct script){ .n = 0 };
+	a = attach_msg("svc", 24, 16, 100);
+	a.reserved[2] = 1;
+	cm_send(&s, 0, 0, &a, sizeof(a));
+	cm_send(&s, 1, 0, &a, sizeof(a) - 4);
+	cm_send(&s, 2, 0, "", 0);
+	cm_send(&s, 3, 1, "FRYK", 4);
+	put("control_msg", "malformed", s.b, s.n);
+
+	s = (struct script){ .n = 0 };
+	for (int p = 1; p <= 4; p++) {
+		SB(&s, CM_CONNECT | (p % 4) << 4, p);
+		a = attach_msg(p & 1 ? "guarded" : "svc", 16, 16, 256);
+		cm_send(&s, p % 4, 0, &a, sizeof(a));
+	}
+	SB(&s, CM_CONNECT | 1 << 4, 2);
+	cm_query(&s, 1, 0, 5, 1); /* a reload from a user who may not */
+	put("control_msg", "peers", s.b, s.n);
+
+	s = (struct script){ .n = 0 };
+	for (uint32_t v = 0; v <= 6; v++)
+		cm_query(&s, 0, 0, v, v);
+	cm_send(&s, 0, 0, &d, sizeof(d));
+	a = attach_msg("svc", 16, 16, 256);
+	cm_send(&s, 1, 0, &a, sizeof(a));
+	cm_query(&s, 0, 0, 4, 9);
+	put("control_msg", "queries", s.b, s.n);
+
+	s = (struct script){ .n = 0 };
+	SB(&s, CM_DEAF);
+	cm_query(&s, 0, CM_TIMES(32), 2, 1);
+	cm_send(&s, 0, CM_NOPUMP, &a, sizeof(a));
+	cm_query(&s, 0, CM_NOPUMP, 1, 2);
+	SB(&s, CM_DEAF);
+	cm_send(&s, 0, 0, &d, sizeof(d));
+	put("control_msg", "deaf-queries", s.b, s.n);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -222,5 +483,7 @@ int main(int argc, char **argv)
 	roundtrips();
 	addresses();
 	cmdlines();
+	ring_reads();
+	control_msgs();
 	return failed;
 }
