@@ -2,6 +2,7 @@
 #   make            all (libferry .so/.a/.pc, ferryd, the BPF object, examples, tests)
 #   make test       run the test suite (root for the namespace/XDP tests)
 #   make check      ASan+UBSan build of everything, then the same tests
+#   make test-all   what CI runs: test, check, tsan, then every fuzzer 60 s (make fuzz; -j2: two at a time)
 #   make deps       install the Debian packages (apt-get)
 #   make demo       run the embedded-default demo
 #   make install    PREFIX=/usr/local DESTDIR=
@@ -177,11 +178,14 @@ tsan: tests
 	$(Q)$(MAKE) --no-print-directory O=build/tsan SANITIZE=thread daemon build/tsan/tests/workers-stress
 	FERRY_BUILD=$(abspath build/tsan) SANITIZE=thread sh tests/run-tests.sh $(TESTS) $(TSAN_TESTS)
 
-# The whole suite as CI runs it: plain, under ASan+UBSan, then the threaded tests under TSan.
+# The whole suite as CI runs it: plain, under ASan+UBSan, the threaded tests under
+# TSan, then every fuzzer for 60 s, two at a time under CI's -j2 (tests/fuzz/README.md;
+# a finding fails it).
 test-all:
 	$(Q)$(MAKE) --no-print-directory test
 	$(Q)$(MAKE) --no-print-directory check
 	$(Q)$(MAKE) --no-print-directory tsan
+	$(Q)$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=60
 
 deps:
 	sh tests/install-deps.sh

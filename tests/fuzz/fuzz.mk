@@ -3,7 +3,9 @@
 # (Debian: libclang-rt-14-dev); bpf_agree needs root (it says "skipped" otherwise).
 #   make fuzz FUZZ_SECONDS=N   build, run each fuzzer N s (default 60; 0: the corpus once)
 #                              on a copy of its corpus, then bpf_agree over the
-#                              packet_parse corpus; fails on any finding (tests/fuzz/run.sh)
+#                              packet_parse corpus; fails on any finding (tests/fuzz/run.sh).
+#                              Each fuzzer is a target of its own (fuzz-run-NAME): -j2 runs
+#                              two at a time.
 #   make fuzz-build            the harnesses, bpf_agree and seeds into $(O)/fuzz/
 #   make fuzz-seeds            rewrites the generated seeds in tests/fuzz/corpus/ (seeds.c)
 #   FUZZ_NAMES=cmdline         run only these fuzzers
@@ -53,12 +55,23 @@ $(FUZZ_SEEDS): tests/fuzz/seeds.c tests/fuzz/ring_ops.h tests/unit/bpf_frames.h 
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(O)/tests/lib/testutil.o
 
-fuzz: fuzz-build
-	$(Q)sh tests/fuzz/run.sh $(FUZZ_DIR) $(FUZZ_SECONDS) $(FUZZ_NAMES)
+# One target a fuzzer, so that make -jN runs N at a time (CI's -j2: two); each writes its
+# own log, and the report at the end prints the findings and every fuzzer's figures.
+FUZZ_RUNS := $(FUZZ_NAMES:%=fuzz-run-%)
+
+$(FUZZ_RUNS): fuzz-run-%: $(FUZZ_DIR)/%
+	$(Q)sh tests/fuzz/run.sh one $(FUZZ_DIR) $(FUZZ_SECONDS) $*
+
+# bpf_agree reads the corpus packet_parse grew, so it waits for that run.
+fuzz-agree: $(FUZZ_AGREE) $(filter fuzz-run-packet_parse,$(FUZZ_RUNS))
+	$(Q)sh tests/fuzz/run.sh agree $(FUZZ_DIR)
+
+fuzz: fuzz-build $(FUZZ_RUNS) fuzz-agree
+	$(Q)sh tests/fuzz/run.sh report $(FUZZ_DIR) $(FUZZ_NAMES) bpf_agree
 
 fuzz-seeds: $(FUZZ_SEEDS)
 	$(Q)$(FUZZ_SEEDS) tests/fuzz/corpus
 
 -include $(FUZZ_LIB_OBJS:.o=.d) $(FUZZ_ALL:%=$(FUZZ_DIR)/obj/tests/fuzz/%.d)
 
-.PHONY: fuzz fuzz-build fuzz-seeds
+.PHONY: fuzz fuzz-build fuzz-seeds fuzz-agree $(FUZZ_RUNS)
