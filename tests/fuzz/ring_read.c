@@ -262,7 +262,7 @@ static void set_base(struct ferryd_sess_wk *k, struct model *m, uint32_t base)
 		rings[i]->producer = rings[i]->consumer = base;
 }
 
-static bool setup(struct fuzz_in *in)
+static void setup(struct fuzz_in *in)
 {
 	struct ferryd_sess_area areas[MAX_W * MAX_QA];
 	uint8_t shape = fuzz_u8(in), b1 = fuzz_u8(in), b2 = fuzz_u8(in);
@@ -299,7 +299,6 @@ static bool setup(struct fuzz_in *in)
 		set_base(k, m, base);
 		memset(m->owned, 1, sizeof(m->owned));
 	}
-	return true;
 }
 
 /* ---- invariants -------------------------------------------------------------------------------- */
