@@ -5,7 +5,7 @@
 #   make test-all   what CI runs: test, check, tsan, then every fuzzer 60 s (make fuzz; -j2: two at a time)
 #   make deps       install the Debian packages (apt-get)
 #   make demo       run the embedded-default demo
-#   make install    PREFIX=/usr/local DESTDIR=
+#   make install    PREFIX=/usr/local DESTDIR= (make uninstall, the same variables, undoes it)
 #   make clean      V=1 shows commands; WERROR=1 turns warnings into errors
 
 VERSION    := 0.1.0
@@ -16,6 +16,13 @@ LIBDIR     ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 SBINDIR    ?= $(PREFIX)/sbin
 BINDIR     ?= $(PREFIX)/bin
+# /etc whatever PREFIX is: ferryd reads /etc/ferry/ferryd.conf by default, and the installed
+# unit names $(SYSCONFDIR)/ferry/ferryd.conf, so another SYSCONFDIR works there too.
+SYSCONFDIR ?= /etc
+MANDIR     ?= $(PREFIX)/share/man
+# systemd reads units from /usr/local/lib/systemd/system as well as /usr/lib/systemd/system, so
+# the unit goes beside the rest of the install; a distribution passes its own (debian/rules).
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 
 CC      ?= cc
 CLANG   ?= clang
@@ -196,15 +203,64 @@ demo: all
 	$(O)/examples/udp-demo
 	FERRY_BUILD=$(O) sh examples/ferryd-demo.sh $(DEMO_ARGS)
 
-install: all
-	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)/ferry $(DESTDIR)$(SBINDIR)
-	install -m 0644 $(LIB_HDRS) $(DESTDIR)$(INCLUDEDIR)/ferry/
+# ---- install, uninstall --------------------------------------------------------
+# The directories written into libferry.pc and the unit. This file is written only when one of
+# them changes, so `make install PREFIX=/usr` after a plain `make` rewrites those two (and
+# rebuilds nothing else) instead of installing them with the old paths, and an install from a
+# build directory the installing user cannot write to works when nothing changed.
+INSTALL_DIRS := $(O)/install-dirs
+UNIT         := $(O)/ferryd.service
+
+$(INSTALL_DIRS): FORCE
+	@mkdir -p $(dir $@)
+	@d='PREFIX=$(PREFIX) LIBDIR=$(LIBDIR) INCLUDEDIR=$(INCLUDEDIR) SBINDIR=$(SBINDIR) SYSCONFDIR=$(SYSCONFDIR)'; \
+		[ "$$(cat $@ 2>/dev/null)" = "$$d" ] || { echo "$$d" > $@.$$$$ && mv -f $@.$$$$ $@; }
+$(LIB_PC): $(INSTALL_DIRS)
+
+# daemon/ferryd.service names /usr/sbin/ferryd and /etc/ferry/ferryd.conf: the installed one,
+# $(SBINDIR)/ferryd and $(SYSCONFDIR)/ferry/ferryd.conf. Written whole, then renamed: two
+# installs at once (the tests run in parallel) never copy half a unit.
+$(UNIT): daemon/ferryd.service $(INSTALL_DIRS)
+	@mkdir -p $(dir $@)
+	$(Q)sed -e 's|/usr/sbin/|$(SBINDIR)/|g' -e 's|/etc/ferry/|$(SYSCONFDIR)/ferry/|g' $< > $@.$$$$ && mv -f $@.$$$$ $@
+
+# Only what it installs, so a distribution's build needs no test framework. No owner is set, so
+# no root is needed with DESTDIR. ferryd.conf itself is not installed, only the example: an
+# install cannot tell an administrator's file from its own, so uninstall could not remove it
+# safely (the .deb installs it, as a conffile dpkg keeps track of).
+install: lib daemon $(UNIT)
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)/ferry \
+		$(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(SYSCONFDIR)/ferry \
+		$(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
+	install -m 0755 $(FERRYD) $(FERRYCTL) $(DESTDIR)$(SBINDIR)/
 	install -m 0755 $(LIB_SO) $(DESTDIR)$(LIBDIR)/
 	ln -sf libferry.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libferry.so.$(SOVERSION)
 	ln -sf libferry.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libferry.so
 	install -m 0644 $(LIB_A) $(DESTDIR)$(LIBDIR)/
 	install -m 0644 $(LIB_PC) $(DESTDIR)$(LIBDIR)/pkgconfig/
-	install -m 0755 $(FERRYD) $(FERRYCTL) $(DESTDIR)$(SBINDIR)/
+	install -m 0644 $(LIB_HDRS) $(DESTDIR)$(INCLUDEDIR)/ferry/
+	install -m 0644 $(UNIT) $(DESTDIR)$(SYSTEMDUNITDIR)/
+	install -m 0644 daemon/ferryd.conf.example $(DESTDIR)$(SYSCONFDIR)/ferry/
+	install -m 0644 man/libferry.3 $(DESTDIR)$(MANDIR)/man3/
+	install -m 0644 man/ferryd.conf.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 man/ferryd.8 man/ferryctl.8 $(DESTDIR)$(MANDIR)/man8/
+	$(if $(DESTDIR),,-ldconfig)
+
+# Exactly what install put there. Directories stay unless they are ferry's own and empty (an
+# administrator's ferryd.conf keeps $(SYSCONFDIR)/ferry).
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/ferryd $(DESTDIR)$(SBINDIR)/ferryctl \
+		$(DESTDIR)$(LIBDIR)/libferry.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libferry.so.$(SOVERSION) \
+		$(DESTDIR)$(LIBDIR)/libferry.so $(DESTDIR)$(LIBDIR)/libferry.a $(DESTDIR)$(LIBDIR)/pkgconfig/libferry.pc \
+		$(LIB_HDRS:libclient/include/%=$(DESTDIR)$(INCLUDEDIR)/%) \
+		$(DESTDIR)$(SYSTEMDUNITDIR)/ferryd.service $(DESTDIR)$(SYSCONFDIR)/ferry/ferryd.conf.example \
+		$(DESTDIR)$(MANDIR)/man3/libferry.3 $(DESTDIR)$(MANDIR)/man5/ferryd.conf.5 \
+		$(DESTDIR)$(MANDIR)/man8/ferryd.8 $(DESTDIR)$(MANDIR)/man8/ferryctl.8
+	for d in $(DESTDIR)$(INCLUDEDIR)/ferry $(DESTDIR)$(SYSCONFDIR)/ferry; do \
+		[ ! -d $$d ] || rmdir --ignore-fail-on-non-empty $$d; done
+	$(if $(DESTDIR),,-ldconfig)
+
+.PHONY: install uninstall FORCE
 
 clean:
 	rm -rf build
