@@ -6,6 +6,7 @@
 #   make deps       install the Debian packages (apt-get)
 #   make demo       run the embedded-default demo
 #   make install    PREFIX=/usr/local DESTDIR= (make uninstall, the same variables, undoes it)
+#   make deb        the Debian packages, into $(O)/deb/
 #   make clean      V=1 shows commands; WERROR=1 turns warnings into errors
 
 VERSION    := 0.1.0
@@ -203,7 +204,7 @@ demo: all
 	$(O)/examples/udp-demo
 	FERRY_BUILD=$(O) sh examples/ferryd-demo.sh $(DEMO_ARGS)
 
-# ---- install, uninstall --------------------------------------------------------
+# ---- install, uninstall, deb ---------------------------------------------------
 # The directories written into libferry.pc and the unit. This file is written only when one of
 # them changes, so `make install PREFIX=/usr` after a plain `make` rewrites those two (and
 # rebuilds nothing else) instead of installing them with the old paths, and an install from a
@@ -260,7 +261,27 @@ uninstall:
 		[ ! -d $$d ] || rmdir --ignore-fail-on-non-empty $$d; done
 	$(if $(DESTDIR),,-ldconfig)
 
-.PHONY: install uninstall FORCE
+# The packages ferryd, libferry0 and libferry-dev (debian/control), with their -dbgsym, in
+# $(O)/deb/. dpkg-buildpackage runs in a copy of the sources, $(O)/deb/ferry-$(VERSION)/,
+# and writes the .debs, .buildinfo and .changes beside it, in $(O)/deb/: the working tree
+# gets no debian/tmp, debian/files or debian/.debhelper, nothing lands in its parent
+# directory, and no build directory of ours (build*/, $(O)) is copied into the package's
+# build. The environment is emptied (env -i) so that neither this make's variables
+# (MAKEFLAGS: O=, SANITIZE=) nor the caller's CFLAGS reach the package's build, which takes
+# Debian's hardening flags and WERROR=1 (debian/rules). The copy is removed on success.
+DEB_DIR  := $(O)/deb
+DEB_SRC  := $(DEB_DIR)/ferry-$(VERSION)
+DEB_COPY := Makefile README.md bpf daemon debian docs libclient man
+
+deb:
+	@command -v dpkg-buildpackage >/dev/null || { echo "make deb: no dpkg-buildpackage (make deps installs it)" >&2; exit 1; }
+	rm -rf $(DEB_DIR) && mkdir -p $(DEB_SRC) && cp -R $(DEB_COPY) $(DEB_SRC)/
+	cd $(DEB_SRC) && env -i PATH="$$PATH" HOME="$$HOME" DEB_BUILD_OPTIONS="$${DEB_BUILD_OPTIONS:-}" \
+		dpkg-buildpackage -us -uc -b -Jauto
+	rm -rf $(DEB_SRC)
+	@ls -1 $(DEB_DIR)/*.deb
+
+.PHONY: install uninstall deb FORCE
 
 clean:
 	rm -rf build

@@ -3,7 +3,8 @@
 # Idempotent; needs root (or sudo). Skips apt entirely when all are present.
 set -eu
 PKGS="build-essential pkg-config clang llvm libbpf-dev libxdp-dev libmnl-dev libsystemd-dev libinih-dev
-      libjansson-dev libcriterion-dev iproute2 ethtool systemd python3 python3-prometheus-client"
+      libjansson-dev libcriterion-dev iproute2 ethtool systemd python3 python3-prometheus-client
+      debhelper dpkg-dev fakeroot lintian"
 # make fuzz: clang's libFuzzer and sanitizer runtimes; make valgrind: memcheck
 PKGS="$PKGS libclang-rt-14-dev valgrind"
 missing=""
