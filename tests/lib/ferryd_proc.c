@@ -257,16 +257,18 @@ bool ferry_test_no_echo(const union ferry_sockaddr *dst, size_t len, int wait_ms
 
 int ferry_test_capture(char *out, size_t len, const char *fmt, ...)
 {
-	char cmd[512];
+	char cmd[8192];
 	size_t n = 0;
 	va_list ap;
 	FILE *f;
-	int st;
+	int st, w;
 
 	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	w = vsnprintf(cmd, sizeof(cmd), fmt, ap);
 	va_end(ap);
 	out[0] = '\0';
+	if (w < 0 || (size_t)w >= sizeof(cmd)) /* a cut command could do anything: run none */
+		return -1;
 	f = popen(cmd, "r");
 	if (!f)
 		return -1;

@@ -76,7 +76,7 @@ void ferry_test_expect_echo(const struct ferry_test_ferryd *d, const union ferry
 /* Whether nothing comes back to a datagram sent to dst within wait_ms (no echo expected). */
 bool ferry_test_no_echo(const union ferry_sockaddr *dst, size_t len, int wait_ms);
 
-/* Runs a shell command; its exit status (-1 if it did not run), its stdout in out. */
+/* Runs a shell command; its exit status (-1 if it did not run or was too long), its stdout in out. */
 int ferry_test_capture(char *out, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Whether an XDP program is attached to the host's fh0. */
