@@ -57,6 +57,15 @@ static void setup(void)
 	cr_assert(realpath(b && *b ? b : "build", path) && strlen(path) < sizeof(build), "expected the build directory %s (set FERRY_BUILD)",
 			   b && *b ? b : "build");
 	snprintf(build, sizeof(build), "%s", path);
+	tmp[0] = '\0';
+}
+
+/*
+ * The test's scratch directory, made once it is sure to run: Criterion runs no .fini after a
+ * failed .init or a skip, so one made before would stay in /tmp.
+ */
+static void scratch(void)
+{
 	snprintf(tmp, sizeof(tmp), "/tmp/ferryt-install-%d-XXXXXX", (int)getpid());
 	cr_assert_not_null(mkdtemp(tmp), "expected a scratch directory: %s", strerror(errno));
 }
@@ -213,6 +222,7 @@ Test(install, tree)
 	char root[256], p[512];
 	struct stat st;
 
+	scratch();
 	cr_assert_eq(make_install("install"), 0, "expected make install to succeed:\n%s", tail(4000));
 	snprintf(root, sizeof(root), "%s/root", tmp);
 	headers(hdrs, sizeof(hdrs), "usr/local/include/ferry/");
@@ -270,6 +280,7 @@ Test(install, consumer_links_and_runs)
 {
 	char root[256];
 
+	scratch();
 	cr_assert_eq(make_install("install"), 0, "expected make install to succeed:\n%s", tail(4000));
 	snprintf(root, sizeof(root), "%s/root", tmp);
 	assert_consumer_runs(root, "/usr/local/lib");
@@ -280,6 +291,7 @@ Test(install, uninstall_leaves_only_directories)
 	char root[256], p[512];
 	FILE *f;
 
+	scratch();
 	cr_assert_eq(make_install("install"), 0, "expected make install to succeed:\n%s", tail(4000));
 	snprintf(root, sizeof(root), "%s/root", tmp);
 	/* an administrator's configuration beside the example: not uninstall's to remove */
@@ -438,6 +450,7 @@ Test(deb, packages)
 	if (s && *s)
 		cr_skip_test("the package build ignores SANITIZE (make deb empties its environment): the plain run "
 			     "tests it");
+	scratch();
 	cr_assert_eq(sh("dpkg --print-architecture"), 0, "expected dpkg's architecture");
 	sscanf(out, "%63s", arch);
 	cr_assert_eq(sh("dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null"), 0, "expected the multiarch triplet");
