@@ -75,6 +75,7 @@ function target(name, value, limit, le, unit, machine,   ok) {
 	if ($1 == "ceiling") ICEIL[$3] = N
 	if ($1 == "fail") { NF_++; FAILMSG[NF_] = $3 ": " V[N, "msg"] }
 	if ($1 == "skip") { NS_++; SKIPMSG[NS_] = $3 ": " V[N, "msg"] }
+	if ($1 == "na") NA[$3] = V[N, "msg"]
 }
 
 END {
@@ -85,6 +86,7 @@ END {
 	n2 = split(V[pa, "receivers_2q"], L2, " ")
 	for (k = 1; k <= n2; k++) TWOQ[L2[k]] = 1
 	W1 = "ferryd_xdp_1w"; W2 = "ferryd_xdp_2w"
+	WC = "ferryd_clients"; WZ = "ferryd_clients_zc"
 
 	# ---- (a) CPU per packet ----
 	for (i = 1; i <= N; i++) {
@@ -96,6 +98,10 @@ END {
 			PNS[i] = num(V[i, "proc_ticks"]) / hz * 1e9 / d
 			HAVE[i] = 1
 		}
+		# schedstat run time (ns, not cut to ticks): the receiver process alone (ferryd
+		# alone in a client row); its consumer's, in a client row
+		if (d > 0 && V[i, "sched_ns"] != "") SCH[i] = num(V[i, "sched_ns"]) / d
+		if (d > 0 && V[i, "cons_sched_ns"] != "") CSCH[i] = num(V[i, "cons_sched_ns"]) / d
 		DPCT[i] = s > 0 ? 100 * d / s : ""
 	}
 	for (i = 1; i <= N; i++) {
@@ -118,6 +124,27 @@ END {
 			for (k = 1; k <= nw; k++) { tot += WR[k]; if (mn == "" || WR[k] + 0 < mn) mn = WR[k] + 0 }
 			if (tot > 0) { put("a_wmin_" w, 100 * mn / tot); x = x ",\"smallest_worker_pct\":" jnum(100 * mn / tot) }
 		}
+		# ferryd's datagrams per RX batch: at a fixed rate, fewer wake-ups make each packet cheaper
+		nb = statf(V[i, "ferryd_stats"], "rx_batches")
+		if (nb > 0) { put("a_ppb_" w, statf(V[i, "ferryd_stats"], "rx_packets") / nb); x = x ",\"datagrams_per_batch\":" jnum(statf(V[i, "ferryd_stats"], "rx_packets") / nb) }
+		if (d > 0 && statf(V[i, "client_line"], "wakeups") > 0) {
+			put("a_wake_" w, statf(V[i, "client_line"], "wakeups") / d); x = x ",\"consumer_wakeups_per_datagram\":" jnum(statf(V[i, "client_line"], "wakeups") / d)
+		}
+		# a client row: ferryd's and the consumer's shares of the own CPU (schedstat), the
+		# consumer against recvmmsg_rx, ferryd against its count handler (same repetition)
+		if (i in CSCH) {
+			put("a_fsch_" w, SCH[i]); put("a_csch_" w, CSCH[i])
+			x = x ",\"ferryd_sched_ns_per_pkt\":" jnum(SCH[i]) ",\"consumer_sched_ns_per_pkt\":" jnum(CSCH[i])
+			if (SCH[i] + CSCH[i] > 0) put("a_cshare_" w, 100 * CSCH[i] / (SCH[i] + CSCH[i]))
+			if (ba && (ba in SCH) && SCH[ba] > 0) {
+				put("a_crproc_" w, CSCH[i] / SCH[ba]); x = x ",\"consumer_sched_vs_" BASE "\":" jnum(CSCH[i] / SCH[ba])
+			}
+			o1 = ia(r, W1)
+			if (o1 && (o1 in SCH) && SCH[o1] > 0) {
+				put("a_hoff_" w, SCH[i] - SCH[o1]); put("a_hoffr_" w, SCH[i] / SCH[o1])
+				x = x ",\"ferryd_sched_minus_" W1 "_ns\":" jnum(SCH[i] - SCH[o1]) ",\"ferryd_sched_vs_" W1 "\":" jnum(SCH[i] / SCH[o1])
+			}
+		}
 		AX[i] = x
 	}
 	# margins need the floor and baseline of the same repetition first
@@ -134,6 +161,12 @@ END {
 			put("t_sock", MARGIN[i] / MARGIN[ba])
 		if (w == W1 && rx && PNS[rx] > 0)
 			put("t_xdp_own", PNS[i] / PNS[rx])
+		# ferryd -> one client (ferryd + consumer) against its count handler, same repetition
+		o1 = ia(r, W1)
+		if ((w == WC || w == WZ) && o1 && HAVEM[o1]) {
+			if (MARGIN[o1] > 0) put("t_cnt_margin_" w, MARGIN[i] / MARGIN[o1])
+			if (PNS[o1] > 0) put("t_cnt_own_" w, PNS[i] / PNS[o1])
+		}
 		# ferryd with 2 workers against 1 worker, same repetition (issue 12)
 		o1 = ia(r, W1)
 		if (w == W2 && o1 && HAVEM[o1]) {
@@ -202,18 +235,46 @@ END {
 		if (n2)
 			printf "    *_2q, *_2w: on a 2-queue veth, one xdpgen per queue at half the rate; margin over %s\n", FLOOR2
 		printf "    own = the receiver process's CPU time (utime+stime, all threads); ratio = to %s in the same repetition\n", BASE
+		printf "    ferryd_clients*: ferryd (--handler clients) + one ferry-echo --count consumer, both on the receiver CPU;\n"
+		printf "    own = both processes; *_consumer: the consumer alone (schedstat run time; ratio to %s's)\n", BASE
 		if (V[sy, "background_busy_pct"] > 10)
 			printf "    (the machine was %s%% busy before the run: machine-wide figures are noisy)\n", V[sy, "background_busy_pct"]
-		printf "%-15s %8s %15s %15s %13s %13s %13s\n", "receiver", "deliv %", "busy ns/pkt", "margin ns/pkt", "margin ratio", "own ns/pkt", "own ratio"
-		for (k = 1; k <= NW["a"]; k++) {
-			w = WHO_OF["a", k]
-			printf "%-15s %8s %15s %15s %13s %13s %13s\n", w, fmt(smin("a_dpct_" w), "%.2f"),
+		printf "%-26s %8s %15s %15s %13s %13s %13s\n", "receiver", "deliv %", "busy ns/pkt", "margin ns/pkt", "margin ratio", "own ns/pkt", "own ratio"
+		# the order of the run (param receivers_a, n/a rows included), else of the records
+		na_ = split(V[pa, "receivers_a"], AL, " ")
+		if (!na_) for (k = 1; k <= NW["a"]; k++) AL[++na_] = WHO_OF["a", k]
+		for (k = 1; k <= na_; k++) {
+			w = AL[k]
+			if (w in NA) { printf "%-26s %s\n", w, "n/a (not built)"; continue }
+			printf "%-26s %8s %15s %15s %13s %13s %13s\n", w, fmt(smin("a_dpct_" w), "%.2f"),
 				pair("a_ns_" w, "%.0f"), pair("a_margin_" w, "%.0f"), pair("a_rmargin_" w, "%.2f"),
 				pair("a_pns_" w, "%.0f"), pair("a_rproc_" w, "%.2f")
+			if (SN["a_csch_" w])
+				printf "%-26s %8s %15s %15s %13s %13s %13s\n", w "_consumer", "", "", "", "",
+					pair("a_csch_" w, "%.0f"), pair("a_crproc_" w, "%.2f")
 		}
 		if (SN["w21_busy"])
 			printf "%s / %s, medians of per-repetition ratios: busy %s, margin %s, own %s\n", W2, W1,
 				fmt(smed("w21_busy"), "%.2f"), fmt(smed("w21_margin"), "%.2f"), fmt(smed("w21_own"), "%.2f")
+		for (k = 1; k <= na_; k++) {
+			w = AL[k]
+			if (!SN["a_csch_" w]) continue
+			printf "%s, own CPU split (schedstat ns/pkt, min / median): ferryd %s, consumer %s (%s%% of the two)\n", w,
+				pair("a_fsch_" w, "%.0f"), pair("a_csch_" w, "%.0f"), pair("a_cshare_" w, "%.0f")
+			if (SN["a_hoff_" w])
+				printf "  ferryd's hand-off: ferryd here - %s (count handler), same repetition: %s ns/pkt, ratio %s\n", W1,
+					pair("a_hoff_" w, "%+.0f"), pair("a_hoffr_" w, "%.2f")
+			if (SN["t_cnt_own_" w])
+				printf "  %s / %s, medians of per-repetition ratios: margin %s, own %s\n", w, W1,
+					fmt(smed("t_cnt_margin_" w), "%.2f"), fmt(smed("t_cnt_own_" w), "%.2f")
+		}
+		s_ = ""
+		for (k = 1; k <= na_; k++) if (SN["a_ppb_" AL[k]]) s_ = s_ sprintf("%s %s, ", AL[k], fmt(smed("a_ppb_" AL[k]), "%.1f"))
+		if (s_ != "") printf "ferryd's datagrams per RX batch, median: %s\n", substr(s_, 1, length(s_) - 2)
+		s_ = ""
+		for (k = 1; k <= na_; k++) if (SN["a_wake_" AL[k]]) s_ = s_ sprintf("%s %s, ", AL[k], fmt(smed("a_wake_" AL[k]), "%.2f"))
+		if (s_ != "") printf "consumer wake-ups per datagram (ferryd's client line), median: %s\n", substr(s_, 1, length(s_) - 2)
+		for (w in NA) printf "n/a: %s: %s\n", w, NA[w]
 		for (k = 1; k <= NW["a"]; k++) {
 			w = WHO_OF["a", k]
 			if (SN["a_wmin_" w])
@@ -269,8 +330,15 @@ END {
 	target("ferryd xdp 2 workers delivered at the ceiling, % offered (worst)", lossmin(W2), 99.9, 0, "", 0)
 	target("ferryd socket delivered at the ceiling, % of offered (worst)", lossmin("ferryd_socket"), 99, 0, "", 0)
 	target("ferry_udp_recvmmsg_loop, instructions per datagram", ("ferry" in IRD) ? IRD["ferry"] : "", 40, 1, "", 0)
-	printf "  not measurable yet: ferryd -> client (<= 1.0x recvmmsg_rx), hand-off (<= 1.2x count),\n"
-	printf "  dispatcher + client loop (<= 100 Ir), p50 through ferryd + client (<= udpecho)\n"
+	target("ferryd -> client / recvmmsg_rx, margin over the floor (machine-wide)", smed("a_rmargin_" WC), 1.0, 1, "", 1)
+	target("ferryd -> client / recvmmsg_rx, own CPU (ferryd + consumer)", smed("a_rproc_" WC), 1.0, 1, "", 0)
+	target("ferryd -> client / ferryd count handler, margin (machine-wide)", smed("t_cnt_margin_" WC), 1.2, 1, "", 1)
+	target("ferryd -> client / ferryd count handler, own (ferryd + consumer)", smed("t_cnt_own_" WC), 1.2, 1, "", 0)
+	target("ferryd -> client zero-copy / recvmmsg_rx, margin (machine-wide)", smed("a_rmargin_" WZ), 1.0, 1, "", 1)
+	target("ferryd -> client zero-copy / recvmmsg_rx, own (ferryd + consumer)", smed("a_rproc_" WZ), 1.0, 1, "", 0)
+	target("ferryd -> client zero-copy / count handler, margin (machine-wide)", smed("t_cnt_margin_" WZ), 1.2, 1, "", 1)
+	target("ferryd -> client zero-copy / count handler, own (ferryd + consumer)", smed("t_cnt_own_" WZ), 1.2, 1, "", 0)
+	printf "  not measurable yet: dispatcher + client loop (<= 100 Ir), p50 through ferryd + client (<= udpecho)\n"
 	for (k = 1; k <= NS_; k++) printf "skipped: %s\n", SKIPMSG[k]
 	for (k = 1; k <= NF_; k++) printf "FAILED: %s\n", FAILMSG[k]
 	printf "elapsed %s s\n", V[tm, "elapsed_s"]
@@ -305,14 +373,21 @@ END {
 		jseries("w21_busy"), jseries("w21_margin"), jseries("w21_own") > json
 	for (k = 1; k <= NW["a"]; k++) {
 		w = WHO_OF["a", k]
-		printf "%s%s:{\"busy_ns_per_pkt\":%s,\"margin_ns_per_pkt\":%s,\"margin_vs_%s\":%s,\"busy_vs_%s\":%s,\"proc_ns_per_pkt\":%s,\"proc_vs_%s\":%s,\"delivered_pct\":%s,\"reps\":[",
+		printf "%s%s:{\"busy_ns_per_pkt\":%s,\"margin_ns_per_pkt\":%s,\"margin_vs_%s\":%s,\"busy_vs_%s\":%s,\"proc_ns_per_pkt\":%s,\"proc_vs_%s\":%s,\"delivered_pct\":%s",
 			(k > 1 ? "," : ""), jstr(w), jseries("a_ns_" w), jseries("a_margin_" w), BASE, jseries("a_rmargin_" w),
 			BASE, jseries("a_rtot_" w), jseries("a_pns_" w), BASE, jseries("a_rproc_" w), jseries("a_dpct_" w) > json
+		if (SN["a_csch_" w])
+			printf ",\"consumer\":{\"what\":\"ferry-echo --count, same CPU; proc_ns_per_pkt above is ferryd + consumer\",\"ferryd_sched_ns_per_pkt\":%s,\"consumer_sched_ns_per_pkt\":%s,\"consumer_sched_vs_%s\":%s,\"consumer_share_pct\":%s,\"ferryd_sched_minus_%s_ns\":%s,\"ferryd_sched_vs_%s\":%s,\"vs_%s\":{\"margin\":%s,\"own\":%s}}",
+				jseries("a_fsch_" w), jseries("a_csch_" w), BASE, jseries("a_crproc_" w), jseries("a_cshare_" w),
+				W1, jseries("a_hoff_" w), W1, jseries("a_hoffr_" w), W1, jseries("t_cnt_margin_" w), jseries("t_cnt_own_" w) > json
+		printf ",\"reps\":[" > json
 		sep = ""
 		for (r = 1; r <= MAXREP["a"]; r++) if ((r, w) in IA) { i = IA[r, w]; printf "%s%s", sep, jrecord(i, AX[i]) > json; sep = "," }
 		printf "]}" > json
 	}
-	printf "},\"pending\":[\"ferryd_xdp_busypoll\",\"ferryd_client_copy\",\"ferryd_client_zc\",\"ferryd_4clients\"]}\n" > json
+	k = NW["a"]
+	for (w in NA) printf "%s%s:{\"status\":\"n/a\",\"why\":%s}", (k++ > 0 ? "," : ""), jstr(w), jstr(NA[w]) > json
+	printf "},\"pending\":[\"ferryd_xdp_busypoll\",\"ferryd_4clients\"]}\n" > json
 
 	printf ",\"ceiling_loss\":{\"generator\":\"xdpgen unpaced\",\"duration_s\":%s,\"receivers\":{", jval(V[pa, "b_s"]) > json
 	for (k = 1; k <= NW["b"]; k++) {

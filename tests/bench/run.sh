@@ -7,6 +7,7 @@
 # Usage (root): tests/bench/run.sh [--quick] [--reps N] [--out FILE] [--keep-logs DIR] [--steps LIST]
 #   FERRY_BUILD  build directory with ferryd and bench/ (default: build)
 #   FERRYD       the ferryd binary (default: $FERRY_BUILD/ferryd)
+#   FERRY_ECHO   the consumer of the client rows (default: $FERRY_BUILD/examples/ferry-echo)
 set -u -o pipefail
 
 usage() {
@@ -41,6 +42,7 @@ done
 B=$(cd "${FERRY_BUILD:-build}" 2>/dev/null && pwd) || { echo "bench: no build directory ${FERRY_BUILD:-build}" >&2; exit 1; }
 BB=$B/bench
 FERRYD=${FERRYD:-$B/ferryd}
+FERRY_ECHO=${FERRY_ECHO:-$B/examples/ferry-echo}
 HERE=$(cd "$(dirname "$0")" && pwd)
 
 # ---- parameters ----------------------------------------------------------------
@@ -72,11 +74,14 @@ PORT=9000
 T=$(mktemp -d /tmp/ferry-bench.XXXXXX)
 RES=$T/results.tsv	# one line per measurement: fig rep who size key=value...
 RX_PID=
+CONS_PID=	# the consumer (ferry-echo) of a client row, attached to RX_PID's ferryd
+CTL=$T/ferryd.sock	# the control socket of the client rows' ferryd
 FAILS=0
 
 cleanup() {
 	local pid
 	trap - EXIT INT TERM HUP
+	[ -n "$CONS_PID" ] && { kill -KILL "$CONS_PID"; wait "$CONS_PID"; } 2>/dev/null
 	[ -n "$RX_PID" ] && { kill -KILL "$RX_PID"; wait "$RX_PID"; } 2>/dev/null
 	for ns in "$H" "$P"; do
 		for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null; done
@@ -193,20 +198,45 @@ proc_ticks() {
 	echo "$s" | awk '{print $12 + $13}'
 }
 
+# The run time of a process, all its threads, in ns (schedstat: not cut to whole ticks).
+# The two processes of a client row are split with it: a consumer's few ticks
+# would be too coarse on their own.
+proc_ns() {
+	cat "/proc/$1"/task/*/schedstat 2>/dev/null | awk '{n += $1} END {printf "%.0f", n}'
+}
+
 # ---- receivers ---------------------------------------------------------------------
 # The receivers of figures (a) and (b), in the order of each repetition.
 RECEIVERS="xdp_count xdp_count_2q rxdrop recvmmsg_rx ferryd_xdp_1w ferryd_xdp_2w ferryd_socket"
+# Figure (a) only, after those in each repetition: ferryd (xdp, 1 queue, 1 worker,
+# --handler clients) handing bench4 to one consumer process, ferry-echo --count,
+# pinned to ferryd's CPU; copy hand-off, and zero-copy where both binaries have
+# the flags (client_rx_missing; otherwise the row says "n/a (not built)").
+CLIENT_RX="ferryd_clients ferryd_clients_zc"
+RECEIVERS_A="$RECEIVERS $CLIENT_RX"
 # Those on the 2-queue pair fh1, fed on both queues (feed); xdp_count_2q is their floor.
 ON_2Q="xdp_count_2q ferryd_xdp_2w"
 FLOOR_2Q=xdp_count_2q
 # Joining here once they exist:
 #   ferryd_xdp_busypoll  the same with --busy-poll, and every receiver again busy-polling
-#   ferryd_client_copy   ferryd -> one libferry client, copy hand-off over the shm rings
-#   ferryd_client_zc     the same, zero-copy hand-off
 #   ferryd_4clients      ferryd -> four libferry clients
 # Each needs a case in rx_cmd (its command line) and in rx_count (where it reports
 # what it received); the figures, ratios and JSON pick it up from RECEIVERS (and
-# ON_2Q, if it spreads over queues).
+# ON_2Q, if it spreads over queues). A receiver with consumer processes also needs
+# a case in cons_start (CLIENT_RX joins figure (a) only: at the ceiling a client's
+# drops would need their own accounting).
+
+# Why a client row cannot run with these binaries (nothing when it can): the zero-copy
+# one needs ferryd's --client-zero-copy and ferry-echo's --zero-copy, found in their --help.
+client_rx_missing() { # who
+	[ -x "$FERRY_ECHO" ] || { echo "no ferry-echo at $FERRY_ECHO"; return; }
+	"$FERRYD" --help 2>&1 | grep -q -- '--handler clients' || { echo "ferryd has no --handler clients"; return; }
+	case $1 in
+	ferryd_clients_zc)
+		"$FERRYD" --help 2>&1 | grep -q -- '--client-zero-copy' || { echo "ferryd has no --client-zero-copy"; return; }
+		"$FERRY_ECHO" --help 2>&1 | grep -q -- '--zero-copy' || echo "ferry-echo has no --zero-copy" ;;
+	esac
+}
 
 rx_cmd() { # who [handler]
 	local h=${2:-count}
@@ -228,6 +258,11 @@ rx_cmd() { # who [handler]
 	ferryd_xdp_2w)
 		echo "$FERRYD --interface fh1 --mode xdp --handler $h --queues 2 --workers 2" \
 			"--service bench4=$H4Q:$PORT --service bench6=[$H6Q]:$PORT" ;;
+	# bench4 to the consumer cons_start attaches; nothing goes to bench6 in (a)
+	ferryd_clients | ferryd_clients_zc)
+		echo "$FERRYD --interface fh0 --mode xdp --handler clients --queues 1 --workers 1 --control $CTL" \
+			"--service bench4=$H4:$PORT --service bench6=[$H6]:$PORT" \
+			"$([ "$1" = ferryd_clients_zc ] && echo --client-zero-copy bench4)" ;;
 	*) return 1 ;;
 	esac
 }
@@ -235,6 +270,7 @@ rx_cmd() { # who [handler]
 # What a stopped receiver received, from its output.
 rx_count() { # who out-file
 	case $1 in
+	ferryd_clients*) cons_get "${2%.out}.cons.out" datagrams ;;
 	ferryd_*) sget "$2" handler_datagrams ;;
 	*) jget "$2" received ;;
 	esac
@@ -250,7 +286,10 @@ rx_start() { # who log-prefix [handler]
 		sh $cmd >"$2.out" 2>"$2.err" &
 	RX_PID=$!
 	for _ in $(seq 150); do
-		grep -q ': ready$' "$2.err" 2>/dev/null && return 0
+		if grep -q ': ready$' "$2.err" 2>/dev/null; then
+			case $1 in ferryd_clients*) cons_start "$1" "$2" || break ;; esac
+			return 0
+		fi
 		kill -0 "$RX_PID" 2>/dev/null || break
 		sleep 0.1
 	done
@@ -258,22 +297,91 @@ rx_start() { # who log-prefix [handler]
 	return 1
 }
 
+# The consumer of a client row: ferry-echo --count attached to bench4 through the
+# control socket, in the host namespace on ferryd's CPU (1), so that the row is
+# ferryd and its consumer on one core, as every receiver has one. Waits until it
+# is attached (ferryd has given every worker the session by then). Sets CONS_PID.
+cons_start() { # who log-prefix
+	local a=(--control "$CTL" --count)
+	[ "$1" = ferryd_clients_zc ] && a+=(--zero-copy)
+	ip netns exec "$H" taskset -c 1 "$FERRY_ECHO" "${a[@]}" bench4 >"$2.cons.out" 2>"$2.cons.err" &
+	CONS_PID=$!
+	for _ in $(seq 100); do
+		grep -q 'attached to service' "$2.cons.err" 2>/dev/null && return 0
+		kill -0 "$CONS_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	return 1
+}
+
+# A key of the consumer's last "ferry-echo ..." line.
+cons_get() { # file key
+	grep '^ferry-echo ' "$1" 2>/dev/null | tail -n 1 | tr ' ' '\n' | sed -n "s/^$2=//p"
+}
+
 # SIGTERM, then wait (10 s at most). 0 if it exited 0 on its own.
+stop_pid() { # pid
+	local rc=0
+	kill -TERM "$1" 2>/dev/null
+	for _ in $(seq 100); do
+		kill -0 "$1" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$1" 2>/dev/null; then
+		kill -KILL "$1" 2>/dev/null
+		rc=1
+	fi
+	wait "$1" 2>/dev/null || rc=1
+	return $rc
+}
+
+# Stops the receiver; with a consumer, first ferryd's counters of the session while
+# it is still attached (SIGUSR1: a "client" line after the stats line), then the
+# consumer (it prints its counters), then ferryd. 0 if all exited 0 on their own.
 rx_stop() { # log-prefix
 	local rc=0
 	[ -n "$RX_PID" ] || return 1
-	kill -TERM "$RX_PID" 2>/dev/null
-	for _ in $(seq 100); do
-		kill -0 "$RX_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	if kill -0 "$RX_PID" 2>/dev/null; then
-		kill -KILL "$RX_PID" 2>/dev/null
-		rc=1
+	if [ -n "$CONS_PID" ]; then
+		if kill -0 "$CONS_PID" 2>/dev/null && kill -USR1 "$RX_PID" 2>/dev/null; then
+			for _ in $(seq 50); do
+				grep -q '^client .* kicks=' "$1.out" 2>/dev/null && break
+				sleep 0.1
+			done
+		fi
+		stop_pid "$CONS_PID" || rc=1
+		CONS_PID=
 	fi
-	wait "$RX_PID" 2>/dev/null || rc=1
+	stop_pid "$RX_PID" || rc=1
 	RX_PID=
 	return $rc
+}
+
+# ferryd's line of the consumer's session (service bench4), from the SIGUSR1 before it left.
+client_line() { # ferryd-out-file
+	grep '^client .* service=bench4 ' "$1" 2>/dev/null | tail -n 1
+}
+
+# Every datagram sent reached the consumer and no ring dropped one: ferryd's session
+# counters and the consumer's agree with the generator; the zero-copy row's went
+# zero-copy, every one (else it would measure copies too). Adds to EXTRA.
+client_check() { # who log-prefix sent step-name
+	local cl cons fr fd cd cg zc
+	cl=$(client_line "$2.out") cons=$(grep '^ferry-echo ' "$2.cons.out" 2>/dev/null | tail -n 1)
+	fr=$(echo "$cl" | tr ' ' '\n' | sed -n 's/^rx_packets=//p')
+	fd=$(echo "$cl" | tr ' ' '\n' | sed -n 's/^rx_dropped_full=//p')
+	zc=$(echo "$cl" | tr ' ' '\n' | sed -n 's/^rx_zero_copy=//p')
+	cd=$(cons_get "$2.cons.out" rx_dropped_full) cg=$(cons_get "$2.cons.out" datagrams)
+	EXTRA+=("client_line=$cl" "consumer_line=$cons")
+	[ -n "$cl" ] || fail "$4" "ferryd printed no client line for bench4" "$2.out"
+	[ -n "$cons" ] || fail "$4" "the consumer printed no counters" "$2.cons.err"
+	[ "${cg:-x}" = "$3" ] && [ "${fr:-x}" = "$3" ] ||
+		fail "$4" "sent $3, ferryd handed the client ${fr:-?}, the consumer counted ${cg:-?}" "$2.cons.err"
+	[ "${fd:-x}" = 0 ] && [ "${cd:-x}" = 0 ] ||
+		fail "$4" "rx_dropped_full: ferryd's client line ${fd:-?}, the consumer's ${cd:-?}" "$2.out"
+	# ferryd falls back to copying when the consumer holds too many of its frames
+	if [ "$1" = ferryd_clients_zc ] && [ "${zc:-x}" != "${fr:-y}" ]; then
+		fail "$4" "zero-copy: ferryd's client line has rx_zero_copy=${zc:-?} of rx_packets=${fr:-?} (the rest copied)" "$2.err"
+	fi
 }
 
 # ---- generators (CPU 0, peer namespace) -----------------------------------------------
@@ -386,28 +494,48 @@ step_ceiling() {
 # Figure (a): CPU per packet at RATE_A. Machine-wide busy time over the run and the
 # receiver's own CPU time; receivers interleaved within each repetition.
 step_cpu() {
-	local rep who l s0 s1 p0 p1 t0 t1 u0 u1 sent got rc hz
+	local rep who l s0 s1 p0 p1 n0 n1 c0 c1 ct0 ct1 t0 t1 u0 u1 sent got rc hz why list=
 	hz=$(getconf CLK_TCK)
+	for who in $RECEIVERS_A; do
+		case " $CLIENT_RX " in *" $who "*)
+			why=$(client_rx_missing "$who")
+			if [ -n "$why" ]; then
+				echo "bench: (a) $who: n/a, not built: $why"
+				record na - "$who" - "msg=not built: $why"
+				continue
+			fi ;;
+		esac
+		list="$list $who"
+	done
 	for rep in $(seq "$REPS"); do
-		for who in $RECEIVERS; do
+		for who in $list; do
 			l=$T/a.$rep.$who
 			rx_start "$who" "$l.rx" || { fail "cpu $who #$rep" "did not start" "$l.rx.err"; continue; }
 			sleep 0.3 # settle: start-up work is not what we measure
-			u0=$(udp_counters) s0=$(cpu_ticks) p0=$(proc_ticks "$RX_PID") t0=$(date +%s%N)
+			# a client row's own CPU is ferryd's and its consumer's (c*: the consumer's alone)
+			ct0=0 c0=0
+			[ -n "$CONS_PID" ] && ct0=$(proc_ticks "$CONS_PID") c0=$(proc_ns "$CONS_PID")
+			u0=$(udp_counters) s0=$(cpu_ticks) p0=$(proc_ticks "$RX_PID") n0=$(proc_ns "$RX_PID") t0=$(date +%s%N)
 			feed "$who" "$l.gen" $SIZE_A $RATE_A $COUNT_A $((COUNT_A / RATE_A * 2 + 5))
 			rc=$?
 			sleep 0.2 # what is queued drains
-			s1=$(cpu_ticks) p1=$(proc_ticks "$RX_PID") t1=$(date +%s%N) u1=$(udp_counters)
+			s1=$(cpu_ticks) p1=$(proc_ticks "$RX_PID") n1=$(proc_ns "$RX_PID") t1=$(date +%s%N) u1=$(udp_counters)
+			ct1=0 c1=0
+			[ -n "$CONS_PID" ] && ct1=$(proc_ticks "$CONS_PID") c1=$(proc_ns "$CONS_PID")
 			rx_stop "$l.rx" || fail "cpu $who #$rep" "receiver did not stop cleanly" "$l.rx.err"
 			[ $rc = 0 ] || fail "cpu $who #$rep" "xdpgen failed" "$l.gen.err"
 			sent=$(jget "$l.gen" sent) got=$(rx_count "$who" "$l.rx.out")
 			EXTRA=()
 			case $who in ferryd_*) ferryd_extra "$who" "$l.rx.out" "cpu $who #$rep" ;; esac
+			case $who in ferryd_clients*)
+				EXTRA+=("cons_ticks=$((ct1 - ct0))" "cons_sched_ns=$((c1 - c0))")
+				client_check "$who" "$l.rx" "${sent:-0}" "cpu $who #$rep" ;;
+			esac
 			record a "$rep" "$who" $SIZE_A "sent=${sent:-0}" "delivered=${got:-0}" "hz=$hz" \
 				"wall_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", (b - a) / 1e9}')" \
 				"$(echo "$s0 $s1" | awk '{printf "user=%d\tnice=%d\tsystem=%d\tidle=%d\tiowait=%d\tirq=%d\tsoftirq=%d\tsteal=%d",
 					$9-$1, $10-$2, $11-$3, $12-$4, $13-$5, $14-$6, $15-$7, $16-$8}')" \
-				"proc_ticks=$((p1 - p0))" "$(udp_delta "$u0" "$u1")" "${EXTRA[@]}"
+				"proc_ticks=$((p1 - p0 + ct1 - ct0))" "sched_ns=$((n1 - n0))" "$(udp_delta "$u0" "$u1")" "${EXTRA[@]}"
 			[ -n "$got" ] && [ "$got" -gt 0 ] || fail "cpu $who #$rep" "nothing delivered" "$l.rx.err"
 		done
 	done
@@ -502,7 +630,7 @@ system_facts() {
 		"generator_cpu=0" "receiver_cpu=1" "interface=veth" "background_busy_pct=$BG_PCT"
 	record param - - - "quick=$QUICK" "reps=$REPS" "rate_a=$RATE_A" "count_a=$COUNT_A" "size_a=$SIZE_A" \
 		"ceiling_s=$CEIL_S" "b_reps=$B_REPS" "b_s=$B_S" "b_sizes=$B_SIZES" "c_reps=$C_REPS" "c_s=$C_S" \
-		"c_rate=$RTT_RATE" "cg_n=$CG_N" "receivers=$RECEIVERS" "echoes=$ECHOES" \
+		"c_rate=$RTT_RATE" "cg_n=$CG_N" "receivers=$RECEIVERS" "receivers_a=$RECEIVERS_A" "echoes=$ECHOES" \
 		"receivers_2q=$ON_2Q" "floor_2q=$FLOOR_2Q"
 }
 
