@@ -177,11 +177,13 @@ tsan: tests
 	$(Q)$(MAKE) --no-print-directory O=build/tsan SANITIZE=thread daemon build/tsan/tests/workers-stress
 	FERRY_BUILD=$(abspath build/tsan) SANITIZE=thread sh tests/run-tests.sh $(TESTS) $(TSAN_TESTS)
 
-# The whole suite as CI runs it: plain, under ASan+UBSan, then the threaded tests under TSan.
+# The whole suite as CI runs it: plain, under ASan+UBSan, the threaded tests under TSan,
+# then the bench harness (one short repetition: fails on harness errors, not on figures).
 test-all:
 	$(Q)$(MAKE) --no-print-directory test
 	$(Q)$(MAKE) --no-print-directory check
 	$(Q)$(MAKE) --no-print-directory tsan
+	$(Q)$(MAKE) --no-print-directory bench-quick
 
 deps:
 	sh tests/install-deps.sh
