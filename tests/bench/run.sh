@@ -55,8 +55,8 @@ if [ $QUICK = 1 ]; then
 	CEIL_S=0.5 B_REPS=1 B_S=0.2 C_REPS=1 C_S=0.4 C_WARM=0.1 CG_N=2000
 	OUT=${OUT:-$B/bench-quick.json}
 else
-	# 5 repetitions of every figure in under 10 minutes on 2 cores (9 on a busy
-	# machine: much of it goes into starting and stopping ferryd for each measurement)
+	# 5 repetitions of every figure in under 10 minutes on 2 cores (about 7 on a fully
+	# busy machine: much of it goes into starting and stopping ferryd for each measurement)
 	: "${REPS:=5}"
 	COUNT_A=150000	# 1 s at RATE_A
 	CEIL_S=2 B_REPS=5 B_S=0.4 C_REPS=5 C_S=1.5 C_WARM=0.2 CG_N=10000
