@@ -187,13 +187,15 @@ tsan: tests
 	FERRY_BUILD=$(abspath build/tsan) SANITIZE=thread sh tests/run-tests.sh $(TESTS) $(TSAN_TESTS)
 
 # The whole suite as CI runs it: plain, under ASan+UBSan, the threaded tests under
-# TSan, then every fuzzer for 60 s, two at a time under CI's -j2 (tests/fuzz/README.md;
-# a finding fails it).
+# TSan, every fuzzer for 60 s, two at a time under CI's -j2 (tests/fuzz/README.md; a
+# finding fails it), then the bench harness (one short repetition: it fails on harness
+# errors, not on figures).
 test-all:
 	$(Q)$(MAKE) --no-print-directory test
 	$(Q)$(MAKE) --no-print-directory check
 	$(Q)$(MAKE) --no-print-directory tsan
 	$(Q)$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=60
+	$(Q)$(MAKE) --no-print-directory bench-quick
 
 deps:
 	sh tests/install-deps.sh

@@ -1,7 +1,8 @@
 # make bench / make bench-quick: the benchmark harness (tests/bench/), included
 # by the top Makefile. Builds the bench programs and XDP objects into
 # $(O)/bench/, then runs tests/bench/run.sh, which prints a table and writes
-# $(O)/bench.json ($(O)/bench-quick.json for the smoke run). Needs root.
+# $(O)/bench.json ($(O)/bench-quick.json for the smoke run), with $(O)/ferryd and
+# $(O)/examples/ferry-echo (the consumer of the client rows). Needs root.
 #   make bench          every figure, repeated (under 10 minutes on 2 cores)
 #   make bench-quick    one short repetition of everything: checks the harness, not the figures
 #   BENCH_ARGS=...      passed to run.sh (run.sh --help)
@@ -39,10 +40,13 @@ $(BENCH_DIR)/xdp_count $(BENCH_DIR)/rxdrop: $(BENCH_XDP)
 $(BENCH_DIR)/recvmmsg_rx $(BENCH_DIR)/udpecho $(BENCH_DIR)/loopcost: $(BENCH_SOCK)
 $(BENCH_DIR)/rttprobe: $(BENCH_SOCK) $(BENCH_DIR)/hist.o
 
-bench: bench-progs $(FERRYD)
+# ferry-echo: the consumer of the client rows of figure (a)
+BENCH_CONSUMER := $(O)/examples/ferry-echo
+
+bench: bench-progs $(FERRYD) $(BENCH_CONSUMER)
 	FERRY_BUILD=$(abspath $(O)) bash tests/bench/run.sh $(BENCH_ARGS)
 
-bench-quick: bench-progs $(FERRYD)
+bench-quick: bench-progs $(FERRYD) $(BENCH_CONSUMER)
 	FERRY_BUILD=$(abspath $(O)) bash tests/bench/run.sh --quick $(BENCH_ARGS)
 
 .PHONY: bench bench-quick bench-progs

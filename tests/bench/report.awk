@@ -52,6 +52,7 @@ function target(name, value, limit, le, unit, machine,   ok) {
 	else if (machine && (value <= 0 || V[sy, "background_busy_pct"] > 10)) ok = "noisy: not judged"
 	else ok = (le ? value <= limit : value >= limit) ? "met" : "MISSED"
 	printf "  %-66s %8s  %s %s%s\n", name, fmt(value, "%.3f"), (le ? "<=" : ">="), limit unit, (ok == "" ? "" : "  " ok)
+	if (md != "") printf "| %s | %s | %s %s | %s |\n", name, fmt(value, "%.3f"), (le ? "<=" : ">="), limit unit, ok > md
 	NT++
 	TJ[NT] = "{\"target\":" jstr(name) ",\"value\":" jnum(value) ",\"limit\":" limit ",\"le\":" (le ? "true" : "false") \
 		",\"status\":" jstr(ok) "}"
@@ -75,6 +76,7 @@ function target(name, value, limit, le, unit, machine,   ok) {
 	if ($1 == "ceiling") ICEIL[$3] = N
 	if ($1 == "fail") { NF_++; FAILMSG[NF_] = $3 ": " V[N, "msg"] }
 	if ($1 == "skip") { NS_++; SKIPMSG[NS_] = $3 ": " V[N, "msg"] }
+	if ($1 == "na") NA[$3] = V[N, "msg"]
 }
 
 END {
@@ -85,6 +87,8 @@ END {
 	n2 = split(V[pa, "receivers_2q"], L2, " ")
 	for (k = 1; k <= n2; k++) TWOQ[L2[k]] = 1
 	W1 = "ferryd_xdp_1w"; W2 = "ferryd_xdp_2w"
+	WC = "ferryd_clients"; WZ = "ferryd_clients_zc"; W4 = "ferryd_clients4"; WB = "ferryd_clients_bp"
+	ISCLIENT[WC] = ISCLIENT[WZ] = ISCLIENT[W4] = ISCLIENT[WB] = 1
 
 	# ---- (a) CPU per packet ----
 	for (i = 1; i <= N; i++) {
@@ -93,15 +97,22 @@ END {
 		busy = num(V[i, "user"]) + num(V[i, "nice"]) + num(V[i, "system"]) + num(V[i, "irq"]) + num(V[i, "softirq"])
 		if (hz > 0 && d > 0) {
 			NS[i] = busy / hz * 1e9 / d
-			PNS[i] = num(V[i, "proc_ticks"]) / hz * 1e9 / d
+			# own CPU: schedstat run time (ns) of the receiver and its consumers where
+			# recorded, else utime+stime ticks (10 ms each: coarse over a short run)
+			if (V[i, "sched_ns"] != "") PNS[i] = (num(V[i, "sched_ns"]) + num(V[i, "cons_sched_ns"])) / d
+			else PNS[i] = num(V[i, "proc_ticks"]) / hz * 1e9 / d
 			HAVE[i] = 1
 		}
+		# schedstat run time (ns, not cut to ticks): the receiver process alone (ferryd
+		# alone in a client row); its consumer's, in a client row
+		if (d > 0 && V[i, "sched_ns"] != "") SCH[i] = num(V[i, "sched_ns"]) / d
+		if (d > 0 && V[i, "cons_sched_ns"] != "") CSCH[i] = num(V[i, "cons_sched_ns"]) / d
 		DPCT[i] = s > 0 ? 100 * d / s : ""
 	}
 	for (i = 1; i <= N; i++) {
 		if (FIG[i] != "a" || !HAVE[i]) continue
 		r = REP[i]; w = WHO[i]; x = ""
-		fl = ia(r, floor_of(w)); ba = ia(r, BASE)
+		fl = ia(r, floor_of(w)); B_ = base_of(w); ba = ia(r, B_)
 		put("a_ns_" w, NS[i]); put("a_pns_" w, PNS[i]); x = x ",\"busy_ns_per_pkt\":" jnum(NS[i]) ",\"proc_ns_per_pkt\":" jnum(PNS[i])
 		if (DPCT[i] != "") { put("a_dpct_" w, DPCT[i]); x = x ",\"delivered_pct\":" jnum(DPCT[i]) }
 		if (fl && HAVE[fl]) {
@@ -109,8 +120,8 @@ END {
 			put("a_margin_" w, MARGIN[i]); x = x ",\"margin_ns_per_pkt\":" jnum(MARGIN[i])
 		}
 		if (ba && HAVE[ba]) {
-			put("a_rtot_" w, NS[i] / NS[ba]); x = x ",\"busy_vs_" BASE "\":" jnum(NS[i] / NS[ba])
-			if (PNS[ba] > 0) { put("a_rproc_" w, PNS[i] / PNS[ba]); x = x ",\"proc_vs_" BASE "\":" jnum(PNS[i] / PNS[ba]) }
+			put("a_rtot_" w, NS[i] / NS[ba]); x = x ",\"busy_vs_" B_ "\":" jnum(NS[i] / NS[ba])
+			if (PNS[ba] > 0) { put("a_rproc_" w, PNS[i] / PNS[ba]); x = x ",\"proc_vs_" B_ "\":" jnum(PNS[i] / PNS[ba]) }
 		}
 		# with several workers: the smallest worker's share of the datagrams
 		if (V[i, "workers_rx"] != "") {
@@ -118,15 +129,39 @@ END {
 			for (k = 1; k <= nw; k++) { tot += WR[k]; if (mn == "" || WR[k] + 0 < mn) mn = WR[k] + 0 }
 			if (tot > 0) { put("a_wmin_" w, 100 * mn / tot); x = x ",\"smallest_worker_pct\":" jnum(100 * mn / tot) }
 		}
+		# ferryd's datagrams per RX batch: at a fixed rate, fewer wake-ups make each packet cheaper
+		nb = statf(V[i, "ferryd_stats"], "rx_batches")
+		if (nb > 0) { put("a_ppb_" w, statf(V[i, "ferryd_stats"], "rx_packets") / nb); x = x ",\"datagrams_per_batch\":" jnum(statf(V[i, "ferryd_stats"], "rx_packets") / nb) }
+		if (d > 0 && statf(V[i, "client_line"], "wakeups") > 0) {
+			put("a_wake_" w, statf(V[i, "client_line"], "wakeups") / d); x = x ",\"consumer_wakeups_per_datagram\":" jnum(statf(V[i, "client_line"], "wakeups") / d)
+		}
+		# a client row: ferryd's and the consumer's shares of the own CPU (schedstat), the
+		# consumer against recvmmsg_rx, ferryd against its count handler (same repetition)
+		if (i in CSCH) {
+			put("a_fsch_" w, SCH[i]); put("a_csch_" w, CSCH[i])
+			x = x ",\"ferryd_sched_ns_per_pkt\":" jnum(SCH[i]) ",\"consumer_sched_ns_per_pkt\":" jnum(CSCH[i])
+			if (SCH[i] + CSCH[i] > 0) put("a_cshare_" w, 100 * CSCH[i] / (SCH[i] + CSCH[i]))
+			if (ba && (ba in SCH) && SCH[ba] > 0) {
+				put("a_crproc_" w, CSCH[i] / SCH[ba]); x = x ",\"consumer_sched_vs_" B_ "\":" jnum(CSCH[i] / SCH[ba])
+			}
+			o1 = ia(r, cnt_of(w))
+			if (o1 && (o1 in SCH) && SCH[o1] > 0) {
+				put("a_hoff_" w, SCH[i] - SCH[o1]); put("a_hoffr_" w, SCH[i] / SCH[o1])
+				x = x ",\"ferryd_sched_minus_" cnt_of(w) "_ns\":" jnum(SCH[i] - SCH[o1]) ",\"ferryd_sched_vs_" cnt_of(w) "\":" jnum(SCH[i] / SCH[o1])
+			}
+		}
 		AX[i] = x
 	}
 	# margins need the floor and baseline of the same repetition first
 	for (i = 1; i <= N; i++) {
 		if (FIG[i] != "a" || !HAVEM[i]) continue
-		r = REP[i]; w = WHO[i]; ba = ia(r, BASE); rx = ia(r, "rxdrop")
+		r = REP[i]; w = WHO[i]; B_ = base_of(w); ba = ia(r, B_); rx = ia(r, "rxdrop")
 		if (ba && HAVEM[ba] && MARGIN[ba] > 0) {
-			put("a_rmargin_" w, MARGIN[i] / MARGIN[ba]); AX[i] = AX[i] ",\"margin_vs_" BASE "\":" jnum(MARGIN[i] / MARGIN[ba])
+			put("a_rmargin_" w, MARGIN[i] / MARGIN[ba]); AX[i] = AX[i] ",\"margin_vs_" B_ "\":" jnum(MARGIN[i] / MARGIN[ba])
 		}
+		# busy-polling: ferryd against the bare AF_XDP loop busy-polling too
+		if (w == W1 "_bp" && ia(r, "rxdrop_bp") && HAVEM[ia(r, "rxdrop_bp")] && MARGIN[ia(r, "rxdrop_bp")] > 0)
+			put("t_xdp_bp", MARGIN[i] / MARGIN[ia(r, "rxdrop_bp")])
 		# the issue's targets pair each ferryd mode with its bare counterpart
 		if (w == W1 && rx && HAVEM[rx] && MARGIN[rx] > 0)
 			put("t_xdp", MARGIN[i] / MARGIN[rx])
@@ -134,6 +169,12 @@ END {
 			put("t_sock", MARGIN[i] / MARGIN[ba])
 		if (w == W1 && rx && PNS[rx] > 0)
 			put("t_xdp_own", PNS[i] / PNS[rx])
+		# ferryd -> clients (ferryd + consumers) against its count handler, same repetition
+		o1 = ia(r, cnt_of(w))
+		if ((w in ISCLIENT) && o1 && HAVEM[o1]) {
+			if (MARGIN[o1] > 0) put("t_cnt_margin_" w, MARGIN[i] / MARGIN[o1])
+			if (PNS[o1] > 0) put("t_cnt_own_" w, PNS[i] / PNS[o1])
+		}
 		# ferryd with 2 workers against 1 worker, same repetition (issue 12)
 		o1 = ia(r, W1)
 		if (w == W2 && o1 && HAVEM[o1]) {
@@ -151,7 +192,8 @@ END {
 		if (s > 0) { put("b_loss_" w "_" z, 100 * (s - d) / s); x = x ",\"loss_pct\":" jnum(100 * (s - d) / s) }
 		# drops a counter accounts for: socket buffers, AF_XDP rings (rxdrop's or ferryd's)
 		ex = num(V[i, "udp_rcvbuf_errors"]) + num(V[i, "rx_dropped"]) + num(V[i, "rx_ring_full"]) + \
-			statf(V[i, "ferryd_stats"], "xsk_rx_dropped") + statf(V[i, "ferryd_stats"], "xsk_rx_ring_full")
+			statf(V[i, "ferryd_stats"], "xsk_rx_dropped") + statf(V[i, "ferryd_stats"], "xsk_rx_ring_full") + \
+			statf(V[i, "ferryd_stats"], "rx_client_full") + statf(V[i, "ferryd_stats"], "rx_no_client")
 		un = s - d - ex
 		put("b_unexpl_" w "_" z, un); x = x ",\"explained_drops\":" ex ",\"unexplained_drops\":" un
 		BX[i] = x
@@ -188,6 +230,13 @@ END {
 		V[pa, "quick"] == 1 ? " (quick: checks the harness, not the figures)" : "",
 		V[sy, "kernel"], V[sy, "cpus"], V[sy, "cpu_model"], V[sy, "xdp_mode"], V[sy, "interface"], V[sy, "xsk_bind"],
 		V[sy, "generator_cpu"], V[sy, "receiver_cpu"]
+	if (md != "") {
+		printf "ferry bench%s, %s: kernel %s, %s x %s, %s XDP on %s, AF_XDP %s mode; generator CPU %s, receiver CPU %s; " \
+			"machine busy before the run: %s%%; %s s\n", V[pa, "quick"] == 1 ? " (quick: checks the harness, not the figures)" : "",
+			V[tm, "date"], V[sy, "kernel"], V[sy, "cpus"], V[sy, "cpu_model"], V[sy, "xdp_mode"], V[sy, "interface"],
+			V[sy, "xsk_bind"], V[sy, "generator_cpu"], V[sy, "receiver_cpu"], V[sy, "background_busy_pct"], V[tm, "elapsed_s"] > md
+		if ("xdpgen" in ICEIL) printf "\nCeiling (xdpgen unpaced into xdp_count, %s-byte payloads): %.0f kpps\n", V[pa, "size_a"], ceilpps(ICEIL["xdpgen"]) / 1e3 > md
+	}
 	if (("xdpgen" in ICEIL) || ("udpgen" in ICEIL)) {
 		printf "ceiling (unpaced, %s-byte payloads, delivered to xdp_count):", V[pa, "size_a"]
 		if ("xdpgen" in ICEIL) printf " xdpgen %.0f kpps", ceilpps(ICEIL["xdpgen"]) / 1e3
@@ -201,19 +250,57 @@ END {
 		printf "    busy = machine-wide (user+nice+system+irq+softirq); margin = busy - %s's busy, same repetition;\n", FLOOR
 		if (n2)
 			printf "    *_2q, *_2w: on a 2-queue veth, one xdpgen per queue at half the rate; margin over %s\n", FLOOR2
-		printf "    own = the receiver process's CPU time (utime+stime, all threads); ratio = to %s in the same repetition\n", BASE
+		printf "    own = the receiver process's CPU time (schedstat run time, all threads); ratio = to %s in the same repetition\n", BASE
+		printf "    ferryd_clients*: ferryd (--handler clients) + ferry-echo --count consumers (4: round-robin), all on the receiver CPU;\n"
+		printf "    own = all the processes; *_consumer: the consumers alone (schedstat run time; ratio to %s's)\n", BASE
+		printf "    *_bp: busy-polling (ferryd --busy-poll; SO_BUSY_POLL on the baselines); ratios to %s_bp, same repetition\n", BASE
 		if (V[sy, "background_busy_pct"] > 10)
 			printf "    (the machine was %s%% busy before the run: machine-wide figures are noisy)\n", V[sy, "background_busy_pct"]
-		printf "%-15s %8s %15s %15s %13s %13s %13s\n", "receiver", "deliv %", "busy ns/pkt", "margin ns/pkt", "margin ratio", "own ns/pkt", "own ratio"
-		for (k = 1; k <= NW["a"]; k++) {
-			w = WHO_OF["a", k]
-			printf "%-15s %8s %15s %15s %13s %13s %13s\n", w, fmt(smin("a_dpct_" w), "%.2f"),
+		printf "%-26s %8s %15s %15s %13s %13s %13s\n", "receiver", "deliv %", "busy ns/pkt", "margin ns/pkt", "margin ratio", "own ns/pkt", "own ratio"
+		if (md != "") {
+			printf "\n(a) CPU per packet at %s pps, %s-byte payloads, %s repetitions; min / median; ratios to %s (busy-polling rows: to %s_bp) of the same repetition\n\n",
+				V[pa, "rate_a"], V[pa, "size_a"], MAXREP["a"], BASE, BASE > md
+			printf "| receiver | delivered %% | busy ns/pkt | margin ns/pkt | margin ratio | own ns/pkt | own ratio |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n" > md
+		}
+		# the order of the run (param receivers_a, n/a rows included), else of the records
+		na_ = split(V[pa, "receivers_a"], AL, " ")
+		if (!na_) for (k = 1; k <= NW["a"]; k++) AL[++na_] = WHO_OF["a", k]
+		for (k = 1; k <= na_; k++) {
+			w = AL[k]
+			if (w in NA) { printf "%-26s %s\n", w, "n/a (not built)"; if (md != "") printf "| %s | n/a (not built) | | | | | |\n", w > md; continue }
+			printf "%-26s %8s %15s %15s %13s %13s %13s\n", w, fmt(smin("a_dpct_" w), "%.2f"),
 				pair("a_ns_" w, "%.0f"), pair("a_margin_" w, "%.0f"), pair("a_rmargin_" w, "%.2f"),
 				pair("a_pns_" w, "%.0f"), pair("a_rproc_" w, "%.2f")
+			if (md != "")
+				printf "| %s | %s | %s | %s | %s | %s | %s |\n", w, fmt(smin("a_dpct_" w), "%.2f"),
+					pair("a_ns_" w, "%.0f"), pair("a_margin_" w, "%.0f"), pair("a_rmargin_" w, "%.2f"),
+					pair("a_pns_" w, "%.0f"), pair("a_rproc_" w, "%.2f") > md
+			if (SN["a_csch_" w])
+				printf "%-26s %8s %15s %15s %13s %13s %13s\n", w "_consumer", "", "", "", "",
+					pair("a_csch_" w, "%.0f"), pair("a_crproc_" w, "%.2f")
 		}
 		if (SN["w21_busy"])
 			printf "%s / %s, medians of per-repetition ratios: busy %s, margin %s, own %s\n", W2, W1,
 				fmt(smed("w21_busy"), "%.2f"), fmt(smed("w21_margin"), "%.2f"), fmt(smed("w21_own"), "%.2f")
+		for (k = 1; k <= na_; k++) {
+			w = AL[k]
+			if (!SN["a_csch_" w]) continue
+			printf "%s, own CPU split (schedstat ns/pkt, min / median): ferryd %s, consumer %s (%s%% of the two)\n", w,
+				pair("a_fsch_" w, "%.0f"), pair("a_csch_" w, "%.0f"), pair("a_cshare_" w, "%.0f")
+			if (SN["a_hoff_" w])
+				printf "  ferryd's hand-off: ferryd here - %s (count handler), same repetition: %s ns/pkt, ratio %s\n", cnt_of(w),
+					pair("a_hoff_" w, "%+.0f"), pair("a_hoffr_" w, "%.2f")
+			if (SN["t_cnt_own_" w])
+				printf "  %s / %s, medians of per-repetition ratios: margin %s, own %s\n", w, cnt_of(w),
+					fmt(smed("t_cnt_margin_" w), "%.2f"), fmt(smed("t_cnt_own_" w), "%.2f")
+		}
+		s_ = ""
+		for (k = 1; k <= na_; k++) if (SN["a_ppb_" AL[k]]) s_ = s_ sprintf("%s %s, ", AL[k], fmt(smed("a_ppb_" AL[k]), "%.1f"))
+		if (s_ != "") printf "ferryd's datagrams per RX batch, median: %s\n", substr(s_, 1, length(s_) - 2)
+		s_ = ""
+		for (k = 1; k <= na_; k++) if (SN["a_wake_" AL[k]]) s_ = s_ sprintf("%s %s, ", AL[k], fmt(smed("a_wake_" AL[k]), "%.2f"))
+		if (s_ != "") printf "consumer wake-ups per datagram (ferryd's client line), median: %s\n", substr(s_, 1, length(s_) - 2)
+		for (w in NA) printf "n/a: %s: %s\n", w, NA[w]
 		for (k = 1; k <= NW["a"]; k++) {
 			w = WHO_OF["a", k]
 			if (SN["a_wmin_" w])
@@ -227,25 +314,41 @@ END {
 			V[pa, "b_s"], MAXREP["b"], FLOOR
 		printf "    offered = what the veth took from the generator; loss = offered - delivered; unexplained = lost and\n"
 		printf "    not counted by a socket buffer or AF_XDP ring counter (max over repetitions)\n"
-		printf "%-15s %6s %13s %15s %11s %9s %9s %12s\n", "receiver", "size", "offered kpps", "delivered kpps", "of ceiling", "loss %", "max loss", "unexplained"
+		printf "%-18s %6s %13s %15s %11s %9s %9s %12s\n", "receiver", "size", "offered kpps", "delivered kpps", "of ceiling", "loss %", "max loss", "unexplained"
+		if (md != "") {
+			printf "\n(b) at the ceiling (xdpgen unpaced, %s s), median over %s repetitions; unexplained: max over repetitions\n\n", V[pa, "b_s"], MAXREP["b"] > md
+			printf "| receiver | size | offered kpps | delivered kpps | of ceiling | loss %% | max loss %% | unexplained drops |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n" > md
+		}
 		nsz = split(V[pa, "b_sizes"], SZL, " ")
 		for (zz = 1; zz <= nsz; zz++) for (k = 1; k <= NW["b"]; k++) {
 			w = WHO_OF["b", k]; z = SZL[zz]
 			if (!SN["b_loss_" w "_" z]) continue
-			printf "%-15s %6s %13s %15s %10s%% %9s %9s %12s\n", w, z, fmt(smed("b_off_" w "_" z) / 1e3, "%.1f"),
+			printf "%-18s %6s %13s %15s %10s%% %9s %9s %12s\n", w, z, fmt(smed("b_off_" w "_" z) / 1e3, "%.1f"),
 				fmt(smed("b_pps_" w "_" z) / 1e3, "%.1f"), fmt(smed("b_ceil_" w "_" z), "%.1f"),
 				fmt(smed("b_loss_" w "_" z), "%.3f"), fmt(smax("b_loss_" w "_" z), "%.3f"), fmt(smax("b_unexpl_" w "_" z), "%d")
+			if (md != "")
+				printf "| %s | %s | %s | %s | %s%% | %s | %s | %s |\n", w, z, fmt(smed("b_off_" w "_" z) / 1e3, "%.1f"),
+					fmt(smed("b_pps_" w "_" z) / 1e3, "%.1f"), fmt(smed("b_ceil_" w "_" z), "%.1f"),
+					fmt(smed("b_loss_" w "_" z), "%.3f"), fmt(smax("b_loss_" w "_" z), "%.3f"), fmt(smax("b_unexpl_" w "_" z), "%d") > md
 		}
 	}
 
 	if (NW["c"]) {
 		printf "\n(c) round trip at %s requests/s, %s-byte payloads, %s s each; median over %s repetitions; ratio = to udpecho, same repetition\n",
 			V[pa, "c_rate"], V[pa, "size_a"], V[pa, "c_s"], MAXREP["c"]
-		printf "%-15s %9s %9s %10s %7s %13s\n", "echo server", "p50 us", "p99 us", "p99.9 us", "lost", "p50 ratio"
+		printf "%-18s %9s %9s %10s %7s %13s\n", "echo server", "p50 us", "p99 us", "p99.9 us", "lost", "p50 ratio"
+		if (md != "") {
+			printf "\n(c) round trip at %s requests/s, %s-byte payloads, median over %s repetitions; ratio to udpecho of the same repetition\n\n",
+				V[pa, "c_rate"], V[pa, "size_a"], MAXREP["c"] > md
+			printf "| echo server | p50 us | p99 us | p99.9 us | lost (max) | p50 ratio |\n| --- | ---: | ---: | ---: | ---: | ---: |\n" > md
+		}
 		for (k = 1; k <= NW["c"]; k++) {
 			w = WHO_OF["c", k]
-			printf "%-15s %9s %9s %10s %7s %13s\n", w, fmt(smed("c_p50_" w), "%.1f"), fmt(smed("c_p99_" w), "%.1f"),
+			printf "%-18s %9s %9s %10s %7s %13s\n", w, fmt(smed("c_p50_" w), "%.1f"), fmt(smed("c_p99_" w), "%.1f"),
 				fmt(smed("c_p999_" w), "%.1f"), fmt(smax("c_lost_" w), "%d"), fmt(smed("c_r50_" w), "%.2f")
+			if (md != "")
+				printf "| %s | %s | %s | %s | %s | %s |\n", w, fmt(smed("c_p50_" w), "%.1f"), fmt(smed("c_p99_" w), "%.1f"),
+					fmt(smed("c_p999_" w), "%.1f"), fmt(smax("c_lost_" w), "%d"), fmt(smed("c_r50_" w), "%.2f") > md
 		}
 	}
 
@@ -261,6 +364,7 @@ END {
 	}
 
 	printf "\ntargets, medians of per-repetition ratios\n"
+	if (md != "") printf "\nTargets, medians of per-repetition ratios (machine-wide ratios are not judged when the machine was busy)\n\n| target | value | limit | status |\n| --- | ---: | --- | --- |\n" > md
 	target("ferryd xdp / rxdrop, margin over the floor (machine-wide)", smed("t_xdp"), 1.1, 1, "", 1)
 	target("ferryd xdp / rxdrop, own CPU (misses the softirq copy)", smed("t_xdp_own"), 1.1, 1, "", 0)
 	target("ferryd socket / recvmmsg_rx, margin over the floor (machine-wide)", smed("t_sock"), 1.1, 1, "", 1)
@@ -269,8 +373,26 @@ END {
 	target("ferryd xdp 2 workers delivered at the ceiling, % offered (worst)", lossmin(W2), 99.9, 0, "", 0)
 	target("ferryd socket delivered at the ceiling, % of offered (worst)", lossmin("ferryd_socket"), 99, 0, "", 0)
 	target("ferry_udp_recvmmsg_loop, instructions per datagram", ("ferry" in IRD) ? IRD["ferry"] : "", 40, 1, "", 0)
-	printf "  not measurable yet: ferryd -> client (<= 1.0x recvmmsg_rx), hand-off (<= 1.2x count),\n"
-	printf "  dispatcher + client loop (<= 100 Ir), p50 through ferryd + client (<= udpecho)\n"
+	target("ferryd -> client / recvmmsg_rx, margin over the floor (machine-wide)", smed("a_rmargin_" WC), 1.0, 1, "", 1)
+	target("ferryd -> client / recvmmsg_rx, own CPU (ferryd + consumer)", smed("a_rproc_" WC), 1.0, 1, "", 0)
+	target("ferryd -> client / ferryd count handler, margin (machine-wide)", smed("t_cnt_margin_" WC), 1.2, 1, "", 1)
+	target("ferryd -> client / ferryd count handler, own (ferryd + consumer)", smed("t_cnt_own_" WC), 1.2, 1, "", 0)
+	target("ferryd -> client zero-copy / recvmmsg_rx, margin (machine-wide)", smed("a_rmargin_" WZ), 1.0, 1, "", 1)
+	target("ferryd -> client zero-copy / recvmmsg_rx, own (ferryd + consumer)", smed("a_rproc_" WZ), 1.0, 1, "", 0)
+	target("ferryd -> client zero-copy / count handler, margin (machine-wide)", smed("t_cnt_margin_" WZ), 1.2, 1, "", 1)
+	target("ferryd -> client zero-copy / count handler, own (ferryd + consumer)", smed("t_cnt_own_" WZ), 1.2, 1, "", 0)
+	target("ferryd -> 4 clients / recvmmsg_rx, own (ferryd + consumers)", smed("a_rproc_" W4), 1.0, 1, "", 0)
+	target("ferryd -> 4 clients / count handler, own (ferryd + consumers)", smed("t_cnt_own_" W4), 1.2, 1, "", 0)
+	target("busy-poll: ferryd xdp / rxdrop, margin over the floor (machine-wide)", smed("t_xdp_bp"), 1.1, 1, "", 1)
+	target("busy-poll: ferryd -> client / recvmmsg_rx, own (ferryd + consumer)", smed("a_rproc_" WB), 1.0, 1, "", 0)
+	target("busy-poll: ferryd -> client / count handler, own (ferryd + consumer)", smed("t_cnt_own_" WB), 1.2, 1, "", 0)
+	target("ferryd -> client delivered at the ceiling, % of offered (worst)", lossmin(WC), 99.9, 0, "", 0)
+	target("ferryd -> client zero-copy delivered at the ceiling, % offered (worst)", lossmin(WZ), 99.9, 0, "", 0)
+	target("ferryd -> 4 clients delivered at the ceiling, % of offered (worst)", lossmin(W4), 99.9, 0, "", 0)
+	target("unexplained drops at the ceiling, ferryd xdp and client rows (max)", unexpl(W1 " " W2 " " WC " " WZ " " W4), 0, 1, "", 0)
+	target("round trip p50, ferryd + client echo / udpecho", smed("c_r50_ferryd_client_echo"), 1.0, 1, "", 0)
+	printf "  not measurable yet: dispatcher + client loop (<= 100 Ir)\n"
+	if (md != "") printf "\n" > md
 	for (k = 1; k <= NS_; k++) printf "skipped: %s\n", SKIPMSG[k]
 	for (k = 1; k <= NF_; k++) printf "FAILED: %s\n", FAILMSG[k]
 	printf "elapsed %s s\n", V[tm, "elapsed_s"]
@@ -278,7 +400,7 @@ END {
 	# ---- the JSON ----
 	o = "{\"bench\":\"ferry\",\"format\":1,\"date\":" jstr(V[tm, "date"]) ",\"elapsed_s\":" jval(V[tm, "elapsed_s"])
 	o = o ",\"system\":" jrecord_plain(sy) ",\"params\":" jrecord_plain(pa)
-	o = o ",\"method\":" jstr("receivers interleaved within each repetition; every ratio within one repetition; min/median over repetitions; busy = machine-wide user+nice+system+irq+softirq from /proc/stat (steal excluded); own = utime+stime of the receiver from /proc/PID/stat")
+	o = o ",\"method\":" jstr("receivers interleaved within each repetition; every ratio within one repetition; min/median over repetitions; busy = machine-wide user+nice+system+irq+softirq from /proc/stat (steal excluded); own = run time of the receiver (and its consumers) from /proc/PID/task/*/schedstat")
 	o = o ",\"failures\":["
 	for (k = 1; k <= NF_; k++) o = o (k > 1 ? "," : "") jstr(FAILMSG[k])
 	o = o "],\"skipped\":["
@@ -305,14 +427,21 @@ END {
 		jseries("w21_busy"), jseries("w21_margin"), jseries("w21_own") > json
 	for (k = 1; k <= NW["a"]; k++) {
 		w = WHO_OF["a", k]
-		printf "%s%s:{\"busy_ns_per_pkt\":%s,\"margin_ns_per_pkt\":%s,\"margin_vs_%s\":%s,\"busy_vs_%s\":%s,\"proc_ns_per_pkt\":%s,\"proc_vs_%s\":%s,\"delivered_pct\":%s,\"reps\":[",
-			(k > 1 ? "," : ""), jstr(w), jseries("a_ns_" w), jseries("a_margin_" w), BASE, jseries("a_rmargin_" w),
-			BASE, jseries("a_rtot_" w), jseries("a_pns_" w), BASE, jseries("a_rproc_" w), jseries("a_dpct_" w) > json
+		printf "%s%s:{\"busy_ns_per_pkt\":%s,\"margin_ns_per_pkt\":%s,\"margin_vs_%s\":%s,\"busy_vs_%s\":%s,\"proc_ns_per_pkt\":%s,\"proc_vs_%s\":%s,\"delivered_pct\":%s",
+			(k > 1 ? "," : ""), jstr(w), jseries("a_ns_" w), jseries("a_margin_" w), base_of(w), jseries("a_rmargin_" w),
+			base_of(w), jseries("a_rtot_" w), jseries("a_pns_" w), base_of(w), jseries("a_rproc_" w), jseries("a_dpct_" w) > json
+		if (SN["a_csch_" w])
+			printf ",\"consumer\":{\"what\":\"ferry-echo --count, same CPU; proc_ns_per_pkt above is ferryd + consumers\",\"ferryd_sched_ns_per_pkt\":%s,\"consumer_sched_ns_per_pkt\":%s,\"consumer_sched_vs_%s\":%s,\"consumer_share_pct\":%s,\"ferryd_sched_minus_%s_ns\":%s,\"ferryd_sched_vs_%s\":%s,\"vs_%s\":{\"margin\":%s,\"own\":%s}}",
+				jseries("a_fsch_" w), jseries("a_csch_" w), base_of(w), jseries("a_crproc_" w), jseries("a_cshare_" w),
+				cnt_of(w), jseries("a_hoff_" w), cnt_of(w), jseries("a_hoffr_" w), cnt_of(w), jseries("t_cnt_margin_" w), jseries("t_cnt_own_" w) > json
+		printf ",\"reps\":[" > json
 		sep = ""
 		for (r = 1; r <= MAXREP["a"]; r++) if ((r, w) in IA) { i = IA[r, w]; printf "%s%s", sep, jrecord(i, AX[i]) > json; sep = "," }
 		printf "]}" > json
 	}
-	printf "},\"pending\":[\"ferryd_xdp_busypoll\",\"ferryd_client_copy\",\"ferryd_client_zc\",\"ferryd_4clients\"]}\n" > json
+	k = NW["a"]
+	for (w in NA) printf "%s%s:{\"status\":\"n/a\",\"why\":%s}", (k++ > 0 ? "," : ""), jstr(w), jstr(NA[w]) > json
+	printf "}}\n" > json
 
 	printf ",\"ceiling_loss\":{\"generator\":\"xdpgen unpaced\",\"duration_s\":%s,\"receivers\":{", jval(V[pa, "b_s"]) > json
 	for (k = 1; k <= NW["b"]; k++) {
@@ -340,7 +469,7 @@ END {
 		for (r = 1; r <= MAXREP["c"]; r++) if ((r, w) in IC) { i = IC[r, w]; printf "%s%s", sep, jrecord(i, CX[i]) > json; sep = "," }
 		printf "]}" > json
 	}
-	printf "},\"pending\":[\"ferryd_client_echo\"]}\n" > json
+	printf "}}\n" > json
 
 	printf ",\"instructions\":{\"tool\":\"callgrind\",\"loops\":{" > json
 	for (k = 1; k <= NW["d"]; k++) {
@@ -362,6 +491,10 @@ function statf(line, key,   n, i, f) {
 	for (i = 1; i <= n; i++) if (index(f[i], key "=") == 1) return num(substr(f[i], length(key) + 2))
 	return 0
 }
+# The baseline and ferryd's count handler a row is compared with: busy-polling rows
+# (*_bp) with the busy-polling ones.
+function base_of(w) { return w ~ /_bp$/ ? BASE "_bp" : BASE }
+function cnt_of(w) { return w ~ /_bp$/ ? W1 "_bp" : W1 }
 function ia(r, w) { return ((r, w) in IA) ? IA[r, w] : 0 }
 function floor_of(w) { return (w in TWOQ) && FLOOR2 != "" ? FLOOR2 : FLOOR }
 function ceilpps(i) { return num(V[i, "gen_s"]) > 0 ? num(V[i, "delivered"]) / num(V[i, "gen_s"]) : 0 }
@@ -378,6 +511,15 @@ function lossmin(w,   zz, z, m, v) {
 	for (zz = 1; zz <= nsz; zz++) {
 		z = SZL[zz]; v = smax("b_loss_" w "_" z)
 		if (v != "" && (m == "" || 100 - v < m)) m = 100 - v
+	}
+	return m
+}
+# The most drops no counter explains over receivers, sizes and repetitions.
+function unexpl(ws,   n, L, k, zz, v, m) {
+	n = split(ws, L, " "); m = ""
+	for (k = 1; k <= n; k++) for (zz = 1; zz <= nsz; zz++) {
+		v = smax("b_unexpl_" L[k] "_" SZL[zz])
+		if (v != "" && (m == "" || v > m)) m = v
 	}
 	return m
 }

@@ -7,6 +7,7 @@
 # Usage (root): tests/bench/run.sh [--quick] [--reps N] [--out FILE] [--keep-logs DIR] [--steps LIST]
 #   FERRY_BUILD  build directory with ferryd and bench/ (default: build)
 #   FERRYD       the ferryd binary (default: $FERRY_BUILD/ferryd)
+#   FERRY_ECHO   the consumer of the client rows (default: $FERRY_BUILD/examples/ferry-echo)
 set -u -o pipefail
 
 usage() {
@@ -14,7 +15,7 @@ usage() {
 usage: $0 [--quick] [--reps N] [--out FILE] [--keep-logs DIR] [--steps LIST]
   --quick          one short repetition of every step: checks the harness, not the figures
   --steps LIST     only these of: sanity,ceiling,a,b,c,d (default all)
-  --reps N         repetitions of figure (a) (default 7; quick 1)
+  --reps N         repetitions of figure (a) (default 5; quick 1)
   --out FILE       the JSON (default \$FERRY_BUILD/bench.json, quick: bench-quick.json)
   --keep-logs DIR  copy every program's output there
 EOF
@@ -41,6 +42,7 @@ done
 B=$(cd "${FERRY_BUILD:-build}" 2>/dev/null && pwd) || { echo "bench: no build directory ${FERRY_BUILD:-build}" >&2; exit 1; }
 BB=$B/bench
 FERRYD=${FERRYD:-$B/ferryd}
+FERRY_ECHO=${FERRY_ECHO:-$B/examples/ferry-echo}
 HERE=$(cd "$(dirname "$0")" && pwd)
 
 # ---- parameters ----------------------------------------------------------------
@@ -49,13 +51,15 @@ SIZE_A=18		# (a), (c): payload bytes
 RTT_RATE=10000		# (c): requests per second
 if [ $QUICK = 1 ]; then
 	: "${REPS:=1}"
-	COUNT_A=75000	# 0.5 s at RATE_A
-	CEIL_S=1 B_REPS=1 B_S=0.5 C_REPS=1 C_S=0.5 C_WARM=0.1 CG_N=2000
+	COUNT_A=45000	# 0.3 s at RATE_A
+	CEIL_S=0.5 B_REPS=1 B_S=0.2 C_REPS=1 C_S=0.4 C_WARM=0.1 CG_N=2000
 	OUT=${OUT:-$B/bench-quick.json}
 else
-	: "${REPS:=7}"
-	COUNT_A=600000	# 4 s at RATE_A
-	CEIL_S=3 B_REPS=3 B_S=2 C_REPS=3 C_S=3 C_WARM=0.25 CG_N=10000
+	# 5 repetitions of every figure in under 10 minutes on 2 cores (about 7 on a fully
+	# busy machine: much of it goes into starting and stopping ferryd for each measurement)
+	: "${REPS:=5}"
+	COUNT_A=150000	# 1 s at RATE_A
+	CEIL_S=2 B_REPS=5 B_S=0.4 C_REPS=5 C_S=1.5 C_WARM=0.2 CG_N=10000
 	OUT=${OUT:-$B/bench.json}
 fi
 B_SIZES="18 1472"
@@ -72,11 +76,14 @@ PORT=9000
 T=$(mktemp -d /tmp/ferry-bench.XXXXXX)
 RES=$T/results.tsv	# one line per measurement: fig rep who size key=value...
 RX_PID=
+CONS_PIDS=()	# the consumers (ferry-echo) of a client row, attached to RX_PID's ferryd
+CTL=$T/ferryd.sock	# the control socket of the client rows' ferryd
 FAILS=0
 
 cleanup() {
 	local pid
 	trap - EXIT INT TERM HUP
+	for pid in "${CONS_PIDS[@]}"; do { kill -KILL "$pid"; wait "$pid"; } 2>/dev/null; done
 	[ -n "$RX_PID" ] && { kill -KILL "$RX_PID"; wait "$RX_PID"; } 2>/dev/null
 	for ns in "$H" "$P"; do
 		for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null; done
@@ -193,20 +200,47 @@ proc_ticks() {
 	echo "$s" | awk '{print $12 + $13}'
 }
 
+# The run time of a process, all its threads, in ns (schedstat: not cut to whole ticks).
+# The two processes of a client row are split with it: a consumer's few ticks
+# would be too coarse on their own.
+proc_ns() {
+	cat "/proc/$1"/task/*/schedstat 2>/dev/null | awk '{n += $1} END {printf "%.0f", n}'
+}
+
 # ---- receivers ---------------------------------------------------------------------
 # The receivers of figures (a) and (b), in the order of each repetition.
 RECEIVERS="xdp_count xdp_count_2q rxdrop recvmmsg_rx ferryd_xdp_1w ferryd_xdp_2w ferryd_socket"
+# ferryd (xdp, 1 queue, 1 worker, --handler clients) handing bench4 to consumer
+# processes, ferry-echo --count, pinned to ferryd's CPU: one consumer with the copy
+# hand-off, one with zero-copy (where both binaries have the flags, client_rx_missing;
+# otherwise the row says "n/a (not built)"), four with round-robin fan-out (one
+# generator flow: hash fan-out would put it all on one client).
+CLIENT_RX="ferryd_clients ferryd_clients_zc ferryd_clients4"
+# Figure (a) again with busy polling where the receiver has it: the same socket
+# options on the bare AF_XDP loop and the baseline socket as ferryd --busy-poll sets
+# on its AF_XDP sockets (ferryd's socket mode has none; the consumer sleeps as ever).
+BUSY_POLL="rxdrop_bp recvmmsg_rx_bp ferryd_xdp_1w_bp ferryd_clients_bp"
+RECEIVERS_A="$RECEIVERS $CLIENT_RX $BUSY_POLL"
+RECEIVERS_B="$RECEIVERS $CLIENT_RX"
 # Those on the 2-queue pair fh1, fed on both queues (feed); xdp_count_2q is their floor.
 ON_2Q="xdp_count_2q ferryd_xdp_2w"
 FLOOR_2Q=xdp_count_2q
-# Joining here once they exist:
-#   ferryd_xdp_busypoll  the same with --busy-poll, and every receiver again busy-polling
-#   ferryd_client_copy   ferryd -> one libferry client, copy hand-off over the shm rings
-#   ferryd_client_zc     the same, zero-copy hand-off
-#   ferryd_4clients      ferryd -> four libferry clients
-# Each needs a case in rx_cmd (its command line) and in rx_count (where it reports
-# what it received); the figures, ratios and JSON pick it up from RECEIVERS (and
-# ON_2Q, if it spreads over queues).
+# A new receiver needs a case in rx_cmd (its command line) and in rx_count (where it
+# reports what it received); the figures, ratios and JSON pick it up from the lists
+# above (and ON_2Q, if it spreads over queues). One with consumer processes also
+# needs a case in consumers.
+
+# Why a client row cannot run with these binaries (nothing when it can): the zero-copy
+# one needs ferryd's --client-zero-copy and ferry-echo's --zero-copy, found in their --help.
+client_rx_missing() { # who
+	[ -x "$FERRY_ECHO" ] || { echo "no ferry-echo at $FERRY_ECHO"; return; }
+	"$FERRYD" --help 2>&1 | grep -q -- '--handler clients' || { echo "ferryd has no --handler clients"; return; }
+	case $1 in
+	*_zc)
+		"$FERRYD" --help 2>&1 | grep -q -- '--client-zero-copy' || { echo "ferryd has no --client-zero-copy"; return; }
+		"$FERRY_ECHO" --help 2>&1 | grep -q -- '--zero-copy' || echo "ferry-echo has no --zero-copy" ;;
+	esac
+}
 
 rx_cmd() { # who [handler]
 	local h=${2:-count}
@@ -215,19 +249,28 @@ rx_cmd() { # who [handler]
 	xdp_count_2q) echo "$BB/xdp_count -i fh1 --duration $RX_MAX" ;;
 	rxdrop) echo "$BB/rxdrop -i fh0 --duration $RX_MAX" ;;
 	recvmmsg_rx) echo "$BB/recvmmsg_rx --bind $H4:$PORT --duration $RX_MAX" ;;
+	rxdrop_bp) echo "$BB/rxdrop -i fh0 --busy-poll --duration $RX_MAX" ;;
+	recvmmsg_rx_bp) echo "$BB/recvmmsg_rx --bind $H4:$PORT --busy-poll --duration $RX_MAX" ;;
 	recvmmsg_rx6) echo "$BB/recvmmsg_rx --bind [$H6]:$PORT --duration $RX_MAX" ;;
 	udpecho) echo "$BB/udpecho --bind $H4:$PORT --duration $RX_MAX" ;;
 	ferryd_xdp | ferryd_socket)
 		echo "$FERRYD --interface fh0 --mode ${1#ferryd_} --handler $h" \
 			"--service bench4=$H4:$PORT --service bench6=[$H6]:$PORT" ;;
-	ferryd_xdp_1w)
+	ferryd_xdp_1w | ferryd_xdp_1w_bp)
 		echo "$FERRYD --interface fh0 --mode xdp --handler $h --queues 1 --workers 1" \
-			"--service bench4=$H4:$PORT --service bench6=[$H6]:$PORT" ;;
+			"--service bench4=$H4:$PORT --service bench6=[$H6]:$PORT" \
+			"$([ "$1" = ferryd_xdp_1w_bp ] && echo --busy-poll)" ;;
 	# both workers on the one CPU every receiver gets (rx_start): what the threads
 	# cost, not what a second core would give (CPU 0 is the generators' and veth's)
 	ferryd_xdp_2w)
 		echo "$FERRYD --interface fh1 --mode xdp --handler $h --queues 2 --workers 2" \
 			"--service bench4=$H4Q:$PORT --service bench6=[$H6Q]:$PORT" ;;
+	# bench4 to the consumers cons_start attaches; nothing goes to bench6
+	ferryd_clients | ferryd_clients_zc | ferryd_clients4 | ferryd_clients_bp | ferryd_client_echo)
+		echo "$FERRYD --interface fh0 --mode xdp --handler clients --queues 1 --workers 1 --control $CTL" \
+			"--service bench4=$H4:$PORT --service bench6=[$H6]:$PORT" \
+			"$(case $1 in *_zc) echo --client-zero-copy bench4 ;; *4) echo --fanout bench4=round-robin ;;
+				*_bp) echo --busy-poll ;; esac)" ;;
 	*) return 1 ;;
 	esac
 }
@@ -235,6 +278,7 @@ rx_cmd() { # who [handler]
 # What a stopped receiver received, from its output.
 rx_count() { # who out-file
 	case $1 in
+	ferryd_client*) cons_sum "${2%.out}" datagrams ;;
 	ferryd_*) sget "$2" handler_datagrams ;;
 	*) jget "$2" received ;;
 	esac
@@ -249,31 +293,139 @@ rx_start() { # who log-prefix [handler]
 	ip netns exec "$H" sh -c 'mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf; exec taskset -c 1 "$@"' \
 		sh $cmd >"$2.out" 2>"$2.err" &
 	RX_PID=$!
-	for _ in $(seq 150); do
-		grep -q ': ready$' "$2.err" 2>/dev/null && return 0
+	for _ in $(seq 300); do
+		if grep -q ': ready$' "$2.err" 2>/dev/null; then
+			[ "$(consumers "$1")" = 0 ] || cons_start "$1" "$2" || break
+			return 0
+		fi
 		kill -0 "$RX_PID" 2>/dev/null || break
-		sleep 0.1
+		sleep 0.05
 	done
 	rx_stop "$2" >/dev/null
 	return 1
 }
 
-# SIGTERM, then wait (10 s at most). 0 if it exited 0 on its own.
-rx_stop() { # log-prefix
-	local rc=0
-	[ -n "$RX_PID" ] || return 1
-	kill -TERM "$RX_PID" 2>/dev/null
-	for _ in $(seq 100); do
-		kill -0 "$RX_PID" 2>/dev/null || break
-		sleep 0.1
+# How many consumer processes a receiver has.
+consumers() { # who
+	case $1 in
+	ferryd_clients4) echo 4 ;;
+	ferryd_client*) echo 1 ;;
+	*) echo 0 ;;
+	esac
+}
+
+# The consumers of a client row: ferry-echo attached to bench4 through the control
+# socket (--count: only counting; ferryd_client_echo: echoing through
+# ferry_client_send), in the host namespace on ferryd's CPU (1), so that the row is
+# ferryd and its consumers on one core, as every receiver has one. Waits until each
+# is attached (ferryd has given every worker the session by then). Sets CONS_PIDS;
+# consumer k logs to PREFIX.consK.{out,err}.
+cons_start() { # who log-prefix
+	local a=(--control "$CTL") k n
+	n=$(consumers "$1")
+	[ "$1" = ferryd_client_echo ] || a+=(--count)
+	case $1 in *_zc) a+=(--zero-copy) ;; esac
+	for k in $(seq "$n"); do
+		ip netns exec "$H" taskset -c 1 "$FERRY_ECHO" "${a[@]}" bench4 >"$2.cons$k.out" 2>"$2.cons$k.err" &
+		CONS_PIDS+=($!)
+		for _ in $(seq 200); do
+			grep -q 'attached to service' "$2.cons$k.err" 2>/dev/null && continue 2
+			kill -0 "${CONS_PIDS[-1]}" 2>/dev/null || break
+			sleep 0.05
+		done
+		return 1
 	done
-	if kill -0 "$RX_PID" 2>/dev/null; then
-		kill -KILL "$RX_PID" 2>/dev/null
+}
+
+# A key of consumer k's last "ferry-echo ..." line.
+cons_get() { # file key
+	grep '^ferry-echo ' "$1" 2>/dev/null | tail -n 1 | tr ' ' '\n' | sed -n "s/^$2=//p"
+}
+
+# The sum of a key over the consumers' lines; empty if one has none.
+cons_sum() { # log-prefix key
+	local f v t=0
+	for f in "$1".cons*.out; do
+		v=$(cons_get "$f" "$2")
+		[ -n "$v" ] || return 0
+		t=$((t + v))
+	done
+	[ -e "$1.cons1.out" ] && echo $t
+}
+
+# CPU of the consumers, all together: ticks (proc_ticks) or ns (proc_ns).
+cons_cpu() { # proc_ticks|proc_ns
+	local pid t=0
+	for pid in "${CONS_PIDS[@]}"; do t=$((t + $("$1" "$pid"))); done
+	echo $t
+}
+
+# SIGTERM, then wait (10 s at most). 0 if it exited 0 on its own.
+stop_pid() { # pid
+	local rc=0
+	kill -TERM "$1" 2>/dev/null
+	for _ in $(seq 500); do
+		kill -0 "$1" 2>/dev/null || break
+		sleep 0.02
+	done
+	if kill -0 "$1" 2>/dev/null; then
+		kill -KILL "$1" 2>/dev/null
 		rc=1
 	fi
-	wait "$RX_PID" 2>/dev/null || rc=1
+	wait "$1" 2>/dev/null || rc=1
+	return $rc
+}
+
+# Stops the receiver; with consumers, first ferryd's counters of their sessions while
+# they are still attached (SIGUSR1: a "client" line each, before the stats line), then
+# the consumers (they print their counters), then ferryd. 0 if all exited 0 on their own.
+rx_stop() { # log-prefix
+	local rc=0 pid
+	[ -n "$RX_PID" ] || return 1
+	if [ ${#CONS_PIDS[@]} -gt 0 ]; then
+		if kill -USR1 "$RX_PID" 2>/dev/null; then
+			for _ in $(seq 100); do
+				[ "$(client_lines "$1.out" | wc -l)" -ge ${#CONS_PIDS[@]} ] && break
+				sleep 0.05
+			done
+		fi
+		for pid in "${CONS_PIDS[@]}"; do stop_pid "$pid" || rc=1; done
+		CONS_PIDS=()
+	fi
+	stop_pid "$RX_PID" || rc=1
 	RX_PID=
 	return $rc
+}
+
+# ferryd's lines of the consumers' sessions (service bench4), from the SIGUSR1 before
+# they left: the last run of client lines (ferryd prints them before its stats line).
+client_lines() { # ferryd-out-file
+	awk '/^client .* service=bench4 / {if (!in_) n = 0; in_ = 1; l[++n] = $0; next} {in_ = 0}
+		END {for (i = 1; i <= n; i++) print l[i]}' "$1" 2>/dev/null
+}
+
+# The consumers' counters against ferryd's for their sessions: one client line per
+# consumer, each consumer's counters printed, ferryd's hand-off counters summed into
+# one line (client_line=) for the report, the consumers' into consumer_line=.
+# A missing line or consumer that received nothing (with several: the fan-out
+# left one out) fails; drops do not (they are figures: a client's full ring,
+# rx_dropped_full, is counted and reported). Adds to EXTRA.
+client_check() { # who log-prefix step-name
+	local n k cl sum cons v
+	n=$(consumers "$1")
+	cl=$(client_lines "$2.out")
+	sum=$(echo "$cl" | awk '{for (i = 1; i <= NF; i++) if (split($i, kv, "=") == 2 && kv[2] ~ /^[0-9]+$/) t[kv[1]] += kv[2]}
+		END {printf "sessions=%d", NR; for (k in t) if (k != "pid" && k != "uid") printf " %s=%d", k, t[k]}')
+	cons=""
+	for k in $(seq "$n"); do
+		v=$(cons_get "$2.cons$k.out" datagrams)
+		cons="$cons consumer$k=${v:-none}"
+		[ -n "$v" ] || fail "$3" "consumer $k printed no counters" "$2.cons$k.err"
+		[ "${v:-0}" -gt 0 ] || fail "$3" "consumer $k of $n received nothing" "$2.cons$k.err"
+	done
+	EXTRA+=("client_line=$sum" "consumer_line=${cons# } rx_dropped_full=$(cons_sum "$2" rx_dropped_full)")
+	[ "$(echo "$cl" | grep -c .)" = "$n" ] ||
+		fail "$3" "ferryd printed $(echo "$cl" | grep -c .) client lines for bench4, $n consumers" "$2.out"
 }
 
 # ---- generators (CPU 0, peer namespace) -----------------------------------------------
@@ -383,31 +535,57 @@ step_ceiling() {
 	done
 }
 
+# Those of the receivers given that these binaries can run; the others are recorded
+# as n/a with the reason, once.
+runnable() { # fig who...
+	local fig=$1 who why
+	shift
+	for who in "$@"; do
+		case $who in ferryd_client*)
+			why=$(client_rx_missing "$who")
+			if [ -n "$why" ]; then
+				echo "bench: ($fig) $who: n/a, not built: $why" >&2
+				record na - "$who" - "msg=not built: $why"
+				continue
+			fi ;;
+		esac
+		echo "$who"
+	done
+}
+
 # Figure (a): CPU per packet at RATE_A. Machine-wide busy time over the run and the
 # receiver's own CPU time; receivers interleaved within each repetition.
 step_cpu() {
-	local rep who l s0 s1 p0 p1 t0 t1 u0 u1 sent got rc hz
+	local rep who l s0 s1 p0 p1 n0 n1 c0 c1 ct0 ct1 t0 t1 u0 u1 sent got rc hz list
 	hz=$(getconf CLK_TCK)
+	list=$(runnable a $RECEIVERS_A)
 	for rep in $(seq "$REPS"); do
-		for who in $RECEIVERS; do
+		for who in $list; do
 			l=$T/a.$rep.$who
 			rx_start "$who" "$l.rx" || { fail "cpu $who #$rep" "did not start" "$l.rx.err"; continue; }
-			sleep 0.3 # settle: start-up work is not what we measure
-			u0=$(udp_counters) s0=$(cpu_ticks) p0=$(proc_ticks "$RX_PID") t0=$(date +%s%N)
+			sleep 0.2 # settle: start-up work is not what we measure
+			# a client row's own CPU is ferryd's and its consumers' (c*: the consumers' alone)
+			ct0=$(cons_cpu proc_ticks) c0=$(cons_cpu proc_ns)
+			u0=$(udp_counters) s0=$(cpu_ticks) p0=$(proc_ticks "$RX_PID") n0=$(proc_ns "$RX_PID") t0=$(date +%s%N)
 			feed "$who" "$l.gen" $SIZE_A $RATE_A $COUNT_A $((COUNT_A / RATE_A * 2 + 5))
 			rc=$?
 			sleep 0.2 # what is queued drains
-			s1=$(cpu_ticks) p1=$(proc_ticks "$RX_PID") t1=$(date +%s%N) u1=$(udp_counters)
+			s1=$(cpu_ticks) p1=$(proc_ticks "$RX_PID") n1=$(proc_ns "$RX_PID") t1=$(date +%s%N) u1=$(udp_counters)
+			ct1=$(cons_cpu proc_ticks) c1=$(cons_cpu proc_ns)
 			rx_stop "$l.rx" || fail "cpu $who #$rep" "receiver did not stop cleanly" "$l.rx.err"
 			[ $rc = 0 ] || fail "cpu $who #$rep" "xdpgen failed" "$l.gen.err"
 			sent=$(jget "$l.gen" sent) got=$(rx_count "$who" "$l.rx.out")
 			EXTRA=()
 			case $who in ferryd_*) ferryd_extra "$who" "$l.rx.out" "cpu $who #$rep" ;; esac
+			case $who in ferryd_client*)
+				EXTRA+=("consumers=$(consumers "$who")" "cons_ticks=$((ct1 - ct0))" "cons_sched_ns=$((c1 - c0))")
+				client_check "$who" "$l.rx" "cpu $who #$rep" ;;
+			esac
 			record a "$rep" "$who" $SIZE_A "sent=${sent:-0}" "delivered=${got:-0}" "hz=$hz" \
 				"wall_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", (b - a) / 1e9}')" \
 				"$(echo "$s0 $s1" | awk '{printf "user=%d\tnice=%d\tsystem=%d\tidle=%d\tiowait=%d\tirq=%d\tsoftirq=%d\tsteal=%d",
 					$9-$1, $10-$2, $11-$3, $12-$4, $13-$5, $14-$6, $15-$7, $16-$8}')" \
-				"proc_ticks=$((p1 - p0))" "$(udp_delta "$u0" "$u1")" "${EXTRA[@]}"
+				"proc_ticks=$((p1 - p0 + ct1 - ct0))" "sched_ns=$((n1 - n0))" "$(udp_delta "$u0" "$u1")" "${EXTRA[@]}"
 			[ -n "$got" ] && [ "$got" -gt 0 ] || fail "cpu $who #$rep" "nothing delivered" "$l.rx.err"
 		done
 	done
@@ -415,21 +593,27 @@ step_cpu() {
 
 # Figure (b): delivered rate and loss at the ceiling (xdpgen unpaced).
 step_ceiling_loss() {
-	local rep size who l sent got u0 u1
+	local rep size who l sent got u0 u1 list
+	list=$(runnable b $RECEIVERS_B)
 	for rep in $(seq $B_REPS); do
 		for size in $B_SIZES; do
-			for who in $RECEIVERS; do
+			for who in $list; do
 				l=$T/b.$rep.$size.$who
 				rx_start "$who" "$l.rx" || { fail "ceiling $who $size #$rep" "did not start" "$l.rx.err"; continue; }
 				u0=$(udp_counters)
 				feed "$who" "$l.gen" "$size" 0 0 $B_S ||
 					fail "ceiling $who $size #$rep" "xdpgen failed" "$l.gen.err"
-				sleep 0.3
+				sleep 0.2
 				u1=$(udp_counters)
 				rx_stop "$l.rx" || fail "ceiling $who $size #$rep" "receiver did not stop cleanly" "$l.rx.err"
 				sent=$(jget "$l.gen" sent) got=$(rx_count "$who" "$l.rx.out")
 				EXTRA=()
 				case $who in
+				ferryd_client*)
+					# a client's full ring (ferryd's rx_client_full) is an explained drop
+					ferryd_extra "$who" "$l.rx.out" "ceiling $who $size #$rep"
+					EXTRA+=("consumers=$(consumers "$who")")
+					client_check "$who" "$l.rx" "ceiling $who $size #$rep" ;;
 				ferryd_*) ferryd_extra "$who" "$l.rx.out" "ceiling $who $size #$rep" ;;
 				rxdrop) EXTRA=("rx_dropped=$(jget "$l.rx.out" rx_dropped)" "rx_ring_full=$(jget "$l.rx.out" rx_ring_full)"
 					"rx_fill_ring_empty=$(jget "$l.rx.out" rx_fill_ring_empty)") ;;
@@ -444,12 +628,14 @@ step_ceiling_loss() {
 }
 
 # Figure (c): round trips at RTT_RATE through each echo server.
-ECHOES="udpecho ferryd_xdp ferryd_socket"
-# Joining here once it exists: ferryd_client_echo (ferryd -> one libferry client that echoes).
+# ferryd_client_echo: ferryd (xdp, 1 queue, 1 worker, --handler clients) handing
+# bench4 to one ferry-echo that sends each datagram back through ferry_client_send.
+ECHOES="udpecho ferryd_xdp ferryd_socket ferryd_client_echo"
 step_rtt() {
-	local rep who l k vals
+	local rep who l k vals list
+	list=$(runnable c $ECHOES)
 	for rep in $(seq $C_REPS); do
-		for who in $ECHOES; do
+		for who in $list; do
 			l=$T/c.$rep.$who
 			rx_start "$who" "$l.rx" echo || { fail "rtt $who #$rep" "did not start" "$l.rx.err"; continue; }
 			gen_in_peer "$l.probe" rttprobe --dst $H4:$PORT --rate $RTT_RATE --size $SIZE_A --duration $C_S \
@@ -502,7 +688,7 @@ system_facts() {
 		"generator_cpu=0" "receiver_cpu=1" "interface=veth" "background_busy_pct=$BG_PCT"
 	record param - - - "quick=$QUICK" "reps=$REPS" "rate_a=$RATE_A" "count_a=$COUNT_A" "size_a=$SIZE_A" \
 		"ceiling_s=$CEIL_S" "b_reps=$B_REPS" "b_s=$B_S" "b_sizes=$B_SIZES" "c_reps=$C_REPS" "c_s=$C_S" \
-		"c_rate=$RTT_RATE" "cg_n=$CG_N" "receivers=$RECEIVERS" "echoes=$ECHOES" \
+		"c_rate=$RTT_RATE" "cg_n=$CG_N" "receivers=$RECEIVERS" "receivers_a=$RECEIVERS_A" "receivers_b=$RECEIVERS_B" "busy_poll_sysctl=$(cat /proc/sys/net/core/busy_poll 2>/dev/null)" "echoes=$ECHOES" \
 		"receivers_2q=$ON_2Q" "floor_2q=$FLOOR_2Q"
 }
 
@@ -551,8 +737,8 @@ system_facts
 record time - - - "elapsed_s=$(($(date +%s) - START))" "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 
 mkdir -p "$(dirname "$OUT")"
-awk -F'\t' -v json="$OUT" -f "$HERE/report.awk" "$RES" || fail report "report.awk failed"
-echo "bench: wrote $OUT"
+awk -F'\t' -v json="$OUT" -v md="${OUT%.json}.md" -f "$HERE/report.awk" "$RES" || fail report "report.awk failed"
+echo "bench: wrote $OUT and ${OUT%.json}.md"
 if [ $FAILS -gt 0 ]; then
 	echo "bench: $FAILS step(s) FAILED" >&2
 	exit 1

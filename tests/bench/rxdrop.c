@@ -3,10 +3,13 @@
  * rxdrop: a bare libxdp AF_XDP receiver that counts and drops everything:
  * rxdrop.bpf.o redirects every frame of the queue to one socket, the loop
  * moves RX descriptors straight back to the fill ring. What any AF_XDP
- * receiver costs on this path; it sleeps in poll() when idle.
+ * receiver costs on this path; it sleeps in poll() when idle. --busy-poll sets
+ * the socket options ferryd's --busy-poll sets (SO_PREFER_BUSY_POLL, SO_BUSY_POLL
+ * 20 us, SO_BUSY_POLL_BUDGET = the batch): its poll() then busy-polls the
+ * device's NAPI before it sleeps.
  *
  *   rxdrop -i IF [--queue Q] [--count N] [--duration S] [--batch N] [--skb]
- *          [--zero-copy auto|on|off] [--obj PATH]
+ *          [--zero-copy auto|on|off] [--busy-poll] [--obj PATH]
  */
 #include <errno.h>
 #include <getopt.h>
@@ -30,6 +33,7 @@
 #define RING_SIZE NFRAMES
 #define POLL_MS 50
 #define MAX_BATCH 1024
+#define BUSY_POLL_USEC 20 /* as ferryd's */
 
 enum zc_mode { ZC_AUTO, ZC_ON, ZC_OFF };
 
@@ -50,7 +54,7 @@ struct rx {
 static void usage(void)
 {
 	fprintf(stderr, "usage: " PROG " -i IF [--queue Q] [--count N] [--duration S] [--batch N] [--skb]\n"
-			"       [--zero-copy auto|on|off] [--obj PATH]\n");
+			"       [--zero-copy auto|on|off] [--busy-poll] [--obj PATH]\n");
 	exit(2);
 }
 
@@ -128,6 +132,7 @@ int main(int argc, char **argv)
 		{ "skb", no_argument, NULL, 'S' },
 		{ "zero-copy", required_argument, NULL, 'z' },
 		{ "obj", required_argument, NULL, 'o' },
+		{ "busy-poll", no_argument, NULL, 'P' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *ifname = NULL, *obj = "rxdrop.bpf.o";
@@ -137,7 +142,7 @@ int main(int argc, char **argv)
 	struct xdp_statistics xs;
 	socklen_t xslen = sizeof(xs);
 	struct xdp_loaded x;
-	bool skb = false;
+	bool skb = false, busy_poll = false;
 	struct rx r;
 	char why[256];
 	int c, err, map_fd;
@@ -179,6 +184,9 @@ int main(int argc, char **argv)
 		case 'o':
 			obj = optarg;
 			break;
+		case 'P':
+			busy_poll = true;
+			break;
 		default:
 			usage();
 		}
@@ -211,6 +219,18 @@ int main(int argc, char **argv)
 		xdp_load_detach(&x);
 		bench_die(PROG, "registering the socket in the XSKMAP: %s", strerror(-err));
 	}
+	if (busy_poll) {
+		int one = 1, usec = BUSY_POLL_USEC, budget = (int)batch;
+
+		if (setsockopt(r.fd, SOL_SOCKET, SO_PREFER_BUSY_POLL, &one, sizeof(one)) ||
+		    setsockopt(r.fd, SOL_SOCKET, SO_BUSY_POLL, &usec, sizeof(usec)) ||
+		    setsockopt(r.fd, SOL_SOCKET, SO_BUSY_POLL_BUDGET, &budget, sizeof(budget))) {
+			err = -errno;
+			xsk_socket__delete(r.xsk);
+			xdp_load_detach(&x);
+			bench_die(PROG, "busy polling: %s", strerror(-err));
+		}
+	}
 	fill_all(&r);
 	bench_ready(PROG);
 
@@ -233,11 +253,12 @@ int main(int argc, char **argv)
 		memset(&xs, 0, sizeof(xs));
 	printf("{\"prog\":\"" PROG "\",\"received\":%llu,\"bytes\":%llu,\"wakeups\":%llu,\"rx_dropped\":%llu,"
 	       "\"rx_ring_full\":%llu,\"rx_fill_ring_empty\":%llu,\"rx_invalid\":%llu,\"xdp_mode\":\"%s\","
-	       "\"bind\":\"%s\",\"duration_s\":%.6f}\n",
+	       "\"bind\":\"%s\",\"busy_poll\":%s,\"duration_s\":%.6f}\n",
 	       (unsigned long long)r.packets, (unsigned long long)r.bytes, (unsigned long long)r.wakeups,
 	       (unsigned long long)xs.rx_dropped, (unsigned long long)xs.rx_ring_full,
 	       (unsigned long long)xs.rx_fill_ring_empty_descs, (unsigned long long)xs.rx_invalid_descs,
-	       skb ? "skb" : "native", r.zero_copy ? "zero-copy" : "copy", bench_secs(lim.start_ns, now));
+	       skb ? "skb" : "native", r.zero_copy ? "zero-copy" : "copy", busy_poll ? "true" : "false",
+	       bench_secs(lim.start_ns, now));
 	xsk_socket__delete(r.xsk);
 	xsk_umem__delete(r.umem);
 	xdp_load_detach(&x);
