@@ -347,7 +347,7 @@ END {
 		w = WHO_OF["d", k]; i = ID[w]
 		printf "%s%s:%s", (k > 1 ? "," : ""), jstr(w), jrecord(i, ",\"what\":" jstr(dname(w)) ",\"ir_per_datagram\":" jnum((w in IRD) ? IRD[w] : "")) > json
 	}
-	printf "},\"pending\":[\"afxdp_rx_path\",\"dispatcher\",\"client_loop\"]}\n" > json
+	printf "},\"pending\":[\"client_loop\"]}\n" > json
 
 	printf ",\"targets\":[" > json
 	for (k = 1; k <= NT; k++) printf "%s%s", (k > 1 ? "," : ""), TJ[k] > json
@@ -370,6 +370,8 @@ function dname(w) {
 	if (w == "ferry") return "ferry_udp_recvmmsg_loop (srcs on, 64)"
 	if (w == "ferry-nosrc") return "ferry_udp_recvmmsg_no_sources_loop (64)"
 	if (w == "bare") return "bare recvmmsg(64) + counting callback"
+	if (w == "afxdp_rx") return "ferryd AF_XDP RX path (64, count handler)"
+	if (w == "dispatcher") return "ferryd dispatcher -> 1 client, copy (64)"
 	return w
 }
 # The worst delivered share at the ceiling over sizes and repetitions, in %.
