@@ -13,16 +13,24 @@
  * free list and the fill ring topped up.
  *
  * --handler clients: the service's callback is ferryd's dispatcher instead
- * (--handler clients), handing every datagram to one client session made by
- * ferryd_session_new() (copy hand-off, default sizes and fanout), on a worker
- * made by ferryd_worker_init(); a stand-in for the client (no libferry)
- * takes every entry off the session's RX ring after each batch and gives its
- * slot back on rx_ret, as a client that keeps up does.
+ * (--handler clients), on a worker of this thread (ferryd_worker_init()),
+ * and one libferry client attaches through ferryd's own control socket (a
+ * temporary path; the control thread runs here while the client connects
+ * from a second thread, then everything runs on this one). The client's
+ * ferry_client_recvmmsg_loop() (batches of 64, a counting callback) reads
+ * the session's RX ring; its callback feeds the next batch of frames through
+ * the RX path (xdpcost_feed()) until all are in, so every batch of either
+ * side is 64 datagrams and the run is deterministic. Copy hand-off, ferryd's
+ * default session sizes and fanout.
  *
  * Only the function named is meant to be counted, with what it calls:
  *   valgrind --tool=callgrind --toggle-collect=ferryd_xq_rx_batch xdpcost --count N
  *   valgrind --tool=callgrind --toggle-collect=ferryd_dispatch_cb xdpcost --handler clients --count N
- * and (Ir at 2N - Ir at N) / N is the cost per datagram without fixed costs.
+ *   valgrind --tool=callgrind --toggle-collect=ferry_client_recvmmsg_loop --toggle-collect=xdpcost_feed \
+ *            xdpcost --handler clients --count N
+ * (the last: the client loop, less the feeding nested in its callback, which
+ * toggles collection off and on again) and (Ir at 2N - Ir at N) / N is the
+ * cost per datagram without fixed costs.
  *
  *   xdpcost --count N [--size BYTES] [--handler count|clients]
  */
@@ -30,15 +38,19 @@
 #include <errno.h>
 #include <getopt.h>
 #include <linux/bpf.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include <ferry/client.h>
 
 #include "bench.h"
 #include "dataplane.h"
 #include "dispatch.h"
+#include "control.h"
 #include "handlers.h"
-#include "session.h"
 #include "udpframe.h"
 #include "worker.h"
 
@@ -113,28 +125,76 @@ static void queue_init(struct ferryd_xq *q, struct ferryd_worker *w)
 	xsk_ring_prod__submit(&q->fill, q->fill_target);
 }
 
-/* The client's side, kept up: every rx entry read and its slot given back on rx_ret. */
-static uint64_t client_take(struct ferryd_sess_wk *k)
+/* One batch of frames from the stand-in kernel through ferryd's RX path. */
+static void feed_now(struct ferryd_xq *q, uint64_t n)
 {
-	uint32_t prod = __atomic_load_n(&k->rx->producer, __ATOMIC_ACQUIRE), cons = k->rx->consumer;
-	uint32_t ret = k->rx_ret->producer, mask = k->s->rx_slots - 1;
-	uint64_t n = 0;
+	uint32_t k = kernel_rx(q, n < BATCH ? (uint32_t)n : BATCH), took;
 
-	for (; cons != prod; cons++, ret++, n++) {
-		const struct ferry_rx_desc *d = &k->rx_desc[cons & mask];
-
-		k->rx_ret_desc[ret & mask] = (struct ferry_ret_desc){ .slot = d->slot, .area = d->area };
-	}
-	__atomic_store_n(&k->rx->consumer, cons, __ATOMIC_RELEASE);
-	__atomic_store_n(&k->rx_ret->producer, ret, __ATOMIC_RELEASE);
-	return n;
+	if (!k)
+		bench_die(PROG, "no frame on the fill ring");
+	took = ferryd_xq_rx_batch(q);
+	if (took != k)
+		bench_die(PROG, "the RX path took %u of %u descriptors", took, k);
 }
 
-/* A worker on this thread (ferryd_worker_current()) and one client session of svc on it. */
-static struct ferryd_sess_wk *clients_init(struct ferryd_dp *dp, struct ferryd_worker *w, struct ferryd_service *svc)
+struct run {
+	struct ferryd_xq *q;
+	uint64_t want, fed, got;
+	struct ferry_stop *stop;
+};
+
+/* Called in the client's callback: toggled off by name when the client loop is counted. */
+void xdpcost_feed(struct run *r);
+__attribute__((noinline)) void xdpcost_feed(struct run *r)
 {
-	struct ferryd_client_table *t;
-	struct ferryd_session *s;
+	uint64_t n = r->want - r->fed < BATCH ? r->want - r->fed : BATCH;
+
+	feed_now(r->q, n);
+	r->fed += n;
+}
+
+/* The client's callback: counts, and has the next batch fed while datagrams are still to come. */
+static void client_cb(void *user, struct ferry_iobuf **bufs, const union ferry_sockaddr *srcs, unsigned int count)
+{
+	struct run *r = user;
+
+	(void)bufs;
+	(void)srcs;
+	r->got += count;
+	if (r->fed < r->want)
+		xdpcost_feed(r);
+	else if (r->got >= r->want)
+		ferry_stop_fire(r->stop);
+}
+
+struct attach {
+	const char *path;
+	struct ferry_client *c;
+	char why[200];
+	int err;
+	int done; /* atomic */
+};
+
+static void *attach_thread(void *arg)
+{
+	struct attach *a = arg;
+	struct ferry_client_opts o = { .sz = sizeof(o), .socket_path = a->path, .service = "bench",
+				       .why = a->why, .whylen = sizeof(a->why) };
+
+	a->err = ferry_client_connect(&o, &a->c);
+	__atomic_store_n(&a->done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/*
+ * ferryd's control side on dp (one inline worker, w, made here) and a
+ * libferry client attached to the service through it; the control socket under dir.
+ */
+static struct ferry_client *clients_init(struct ferryd_dp *dp, struct ferryd_worker *w, const char *dir,
+					 struct ferryd_control **ctl)
+{
+	struct attach a = { 0 };
+	pthread_t th;
 	char why[200];
 	int err;
 
@@ -147,15 +207,45 @@ static struct ferryd_sess_wk *clients_init(struct ferryd_dp *dp, struct ferryd_w
 	err = ferryd_worker_init(w, dp, 0, false, -1, why, sizeof(why));
 	if (err)
 		bench_die(PROG, "worker: %s", why);
-	err = ferryd_session_new(svc, svc->id, &svc->addr, 1, 0, 0, 0, 0, NULL, 0, &s, why, sizeof(why));
+	dp->w = w;
+	dp->peer = calloc(1, sizeof(*dp->peer));
+	if (!dp->peer)
+		bench_die(PROG, "out of memory");
+	snprintf(dp->cfg.control, sizeof(dp->cfg.control), "%s/ferryd.sock", dir);
+	dp->cfg.control_mode = 0600;
+	dp->cfg.control_uid = dp->cfg.control_gid = -1;
+	err = ferryd_control_new(dp->r, &dp->cfg, &dp->e, ctl, why, sizeof(why));
 	if (err)
-		bench_die(PROG, "session: %s", why);
-	t = ferryd_client_table_new();
-	if (!t || ferryd_client_table_add(t, s))
-		bench_die(PROG, "client table");
-	t->svc[svc->id].fanout = svc->fanout;
-	ferryd_dispatch_worker_take(w, t);
-	return &s->wk[0];
+		bench_die(PROG, "control socket: %s", why);
+	a.path = dp->cfg.control;
+	err = pthread_create(&th, NULL, attach_thread, &a);
+	if (err)
+		bench_die(PROG, "a thread: %s", strerror(err));
+	while (!__atomic_load_n(&a.done, __ATOMIC_ACQUIRE))
+		ferry_reactor_run_once(dp->r, 10);
+	pthread_join(th, NULL);
+	if (a.err)
+		bench_die(PROG, "attaching: %s", a.why[0] ? a.why : strerror(-a.err));
+	return a.c;
+}
+
+/* The client loop, fed from its own callback. */
+static int client_run(struct ferry_client *c, struct run *r)
+{
+	struct ferry_udp_loop_opts lo = { .sz = sizeof(lo), .max_count = BATCH };
+	struct ferry_udp_config cfg;
+	int ret;
+
+	ferry_udp_config_init(&cfg);
+	r->stop = ferry_stop_new();
+	if (!r->stop)
+		return -errno;
+	cfg.stop = r->stop;
+	feed_now(r->q, r->want < BATCH ? r->want : BATCH); /* the first batch */
+	r->fed = r->want < BATCH ? r->want : BATCH;
+	ret = ferry_client_recvmmsg_loop(&cfg, c, &lo, client_cb, r);
+	ferry_stop_free(r->stop);
+	return ret == FERRY_END_STOPPED ? 0 : ret < 0 ? ret : -EPIPE;
 }
 
 int main(int argc, char **argv)
@@ -172,11 +262,14 @@ int main(int argc, char **argv)
 	static struct ferryd_worker w;
 	static struct ferryd_xq q;
 	static struct ferryd_handler_ctx hctx;
-	static struct ferryd_service svc = { .name = "bench", .id = 0 };
+	static struct ferryd_service *svcp = &dp.cfg.services[0]; /* the control socket finds it there */
+	struct ferryd_control *ctl = NULL;
+	struct ferry_client *client = NULL;
+	struct run run = { 0 };
+	char dir[64] = "";
 	union ferry_sockaddr src;
-	uint64_t want = 0, size = 18, got = 0, taken = 0, handled;
+	uint64_t want = 0, size = 18, handled;
 	enum ferryd_handler handler = FERRYD_HANDLER_COUNT;
-	struct ferryd_sess_wk *k = NULL;
 	char why[200];
 	int c, len;
 
@@ -205,16 +298,21 @@ int main(int argc, char **argv)
 	if (!want || optind != argc)
 		usage();
 
-	/* the service and ferryd's count handler, as ferryd --handler count makes them */
-	svc.addr.in4.sin_family = AF_INET;
-	svc.addr.in4.sin_port = htons(SVC_PORT);
-	svc.addr.in4.sin_addr.s_addr = htonl(0xc6120001); /* 198.18.0.1 */
+	/* the service and ferryd's handler, as ferryd --handler count|clients makes them */
+	ferryd_config_defaults(&dp.cfg);
+	dp.cfg.handler = handler;
+	dp.cfg.nservices = 1;
+	snprintf(svcp->name, sizeof(svcp->name), "bench");
+	svcp->id = 0;
+	svcp->addr.in4.sin_family = AF_INET;
+	svcp->addr.in4.sin_port = htons(SVC_PORT);
+	svcp->addr.in4.sin_addr.s_addr = htonl(0xc6120001); /* 198.18.0.1 */
 	memset(&src, 0, sizeof(src));
 	src.in4.sin_family = AF_INET;
 	src.in4.sin_port = htons(40000);
 	src.in4.sin_addr.s_addr = htonl(0xc6120002); /* 198.18.0.2 */
-	ferryd_handlers_install(&hctx, handler, &svc, 1);
-	len = frame_build_udp(frame, sizeof(frame) - XDP_PACKET_HEADROOM, dmac, smac, &src, &svc.addr, size);
+	ferryd_handlers_install(&hctx, handler, svcp, 1);
+	len = frame_build_udp(frame, sizeof(frame) - XDP_PACKET_HEADROOM, dmac, smac, &src, &svcp->addr, size);
 	if (len < 0)
 		bench_die(PROG, "building the frame: %s", strerror(-len));
 	frame_len = (size_t)len;
@@ -223,40 +321,49 @@ int main(int argc, char **argv)
 	dp.xdp = true;
 	dp.cfg.batch = BATCH;
 	dp.nw = 1;
+	dp.cfg.frames = FRAMES;
+	dp.cfg.frame_size = FRAME_SIZE;
 	if (handler == FERRYD_HANDLER_CLIENTS) {
-		k = clients_init(&dp, &w, &svc);
+		snprintf(dir, sizeof(dir), "/tmp/" PROG "-%d", (int)getpid());
+		client = clients_init(&dp, &w, dir, &ctl);
 		ferryd_svc_table_put(w.svcs);
+		ferryd_link_state_put(w.ls);
 	}
 	w.dp = &dp;
 	w.ls = &ls;
 	w.svcs = ferryd_svc_table_new();
-	if (!w.svcs || ferryd_svc_table_add(w.svcs, &svc, 1, why, sizeof(why)))
+	if (!w.svcs || ferryd_svc_table_add(w.svcs, svcp, 1, why, sizeof(why)))
 		bench_die(PROG, "service table: %s", w.svcs ? why : "out of memory");
 	queue_init(&q, &w);
 	w.q = &q;
 	w.nq = 1;
 
-	while (got < want) {
-		uint32_t n = kernel_rx(&q, want - got < BATCH ? (uint32_t)(want - got) : BATCH), took;
+	run.q = &q;
+	run.want = want;
+	if (client) {
+		int err = client_run(client, &run);
 
-		if (!n)
-			bench_die(PROG, "no frame on the fill ring after %llu datagrams", (unsigned long long)got);
-		took = ferryd_xq_rx_batch(&q);
-		if (took != n)
-			bench_die(PROG, "the RX path took %u of %u descriptors", took, n);
-		got += n;
-		if (k)
-			taken += client_take(k);
+		if (err)
+			bench_die(PROG, "client loop: %s", strerror(-err));
+	} else {
+		for (; run.fed < want; run.fed += BATCH)
+			feed_now(&q, want - run.fed);
+		run.got = hctx.datagrams;
 	}
-	handled = k ? taken : hctx.datagrams;
+	handled = run.got;
 	if (handled != want || w.st.rx_bad_header || w.st.rx_no_service || ferryd_umem_check(&q.umem, 0))
 		bench_die(PROG, "the handler took %llu of %llu datagrams (bad header %llu, no service %llu)",
 			  (unsigned long long)handled, (unsigned long long)want,
 			  (unsigned long long)w.st.rx_bad_header, (unsigned long long)w.st.rx_no_service);
 	printf("{\"prog\":\"" PROG "\",\"handler\":\"%s\",\"count\":%llu,\"received\":%llu,\"size\":%llu,"
 	       "\"batches\":%llu}\n",
-	       k ? "clients" : "count", (unsigned long long)want, (unsigned long long)handled, (unsigned long long)size,
+	       client ? "clients" : "count", (unsigned long long)want, (unsigned long long)handled, (unsigned long long)size,
 	       (unsigned long long)w.st.rx_batches);
+	if (client) {
+		ferry_client_close(client);
+		ferryd_control_stop(ctl, "done");
+		rmdir(dir);
+	}
 	ferryd_umem_destroy(&q.umem);
 	ferryd_svc_table_put(w.svcs);
 	free(q.bufs);
