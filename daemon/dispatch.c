@@ -149,8 +149,9 @@ static void frame_back(struct ferryd_sess_wk *k, unsigned int qi, uint32_t fi)
  * goes to that client alone), copied, or counted where it was dropped (for
  * the worker, and for service ss). true when it was put on the ring.
  */
-static bool put(struct ferryd_worker *w, struct ferryd_svc_stats *ss, struct ferryd_sess_wk *k,
-		struct ferry_iobuf **slot, const union ferry_sockaddr *src, bool alone)
+static inline __attribute__((always_inline)) bool put(struct ferryd_worker *w, struct ferryd_svc_stats *ss,
+						      struct ferryd_sess_wk *k, struct ferry_iobuf **slot,
+						      const union ferry_sockaddr *src, bool alone)
 {
 	static const union ferry_sockaddr none;
 	const struct ferry_iobuf *b = *slot;
@@ -220,7 +221,8 @@ void ferryd_dispatch_cb(void *user, struct ferry_iobuf **bufs, const union ferry
 	default:
 		for (unsigned int i = 0; i < n; i++) {
 			const union ferry_sockaddr *src = srcs ? &srcs[i] : NULL;
-			uint32_t h = src ? ferry_sockaddr_hash(src) : 0;
+			/* one client: every hash picks it */
+			uint32_t h = src && set->n > 1 ? ferry_sockaddr_hash(src) : 0;
 
 			delivered += put(w, ss, &set->s[((uint64_t)h * set->n) >> 32]->wk[wid], &bufs[i], src, true);
 		}

@@ -24,15 +24,15 @@ static void key_of(const union ferry_sockaddr *a, uint8_t *family, uint16_t *por
 	}
 }
 
+/* Run for every datagram (ferryd_svc_table_find()): the address as two words, one multiply each. */
 static unsigned int slot_hash(uint8_t family, uint16_t port, const uint8_t addr[16])
 {
-	uint32_t h = 2166136261u ^ family; /* FNV-1a */
+	uint64_t w[2], h;
 
-	h = (h ^ (port & 0xff)) * 16777619u;
-	h = (h ^ (port >> 8)) * 16777619u;
-	for (int i = 0; i < 16; i++)
-		h = (h ^ addr[i]) * 16777619u;
-	return h % NSLOTS;
+	memcpy(w, addr, sizeof(w));
+	h = (w[0] ^ ((uint64_t)port << 8 | family)) * 0x9e3779b97f4a7c15ull;
+	h = (h ^ w[1] ^ (h >> 29)) * 0xff51afd7ed558ccdull;
+	return (unsigned int)(h >> 40) % NSLOTS;
 }
 
 static int lookup(const struct ferryd_svc_table *t, uint8_t family, uint16_t port, const uint8_t addr[16])

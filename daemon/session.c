@@ -413,9 +413,10 @@ bool ferryd_sess_rx_reap(struct ferryd_sess_wk *k)
 		ferryd_sess_fail(k, "rx_ret: %u entries given back, but it held %u", n, k->nout + k->nzc);
 		return false;
 	}
-	for (uint32_t i = 0; i < n; i++) {
-		const struct ferry_ret_desc *d = &k->rx_ret_desc[(k->rx_ret_cons + i) & mask];
+	for (uint32_t i = 0, cons = k->rx_ret_cons, rx_slots = mask + 1; i < n; i++) {
+		const struct ferry_ret_desc *d = &k->rx_ret_desc[(cons + i) & mask];
 		uint32_t slot = READ_ONCE(d->slot), area = READ_ONCE(d->area);
+		uint8_t *out = k->out;
 
 		if (area) {
 			if (!k->nareas) {
@@ -427,12 +428,12 @@ bool ferryd_sess_rx_reap(struct ferryd_sess_wk *k)
 				return false;
 			continue;
 		}
-		if (slot >= k->s->rx_slots || !k->out[slot]) {
+		if (slot >= rx_slots || !out[slot]) {
 			ferryd_sess_fail(k, "rx_ret: gave back slot %u, %s", slot,
-					 slot >= k->s->rx_slots ? "out of range" : "which it did not hold");
+					 slot >= rx_slots ? "out of range" : "which it did not hold");
 			return false;
 		}
-		k->out[slot] = 0;
+		out[slot] = 0;
 		k->nout--;
 		k->free[k->nfree++] = slot;
 	}

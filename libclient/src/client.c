@@ -313,7 +313,7 @@ static int map_areas(struct session *s, const int *fds, char *why, size_t whylen
 }
 
 /* Where RX slot (or frame) idx of s keeps its state, and its iobuf; NULL when idx names none. */
-static uint8_t *slot_state(struct session *s, uint32_t idx)
+static inline __attribute__((always_inline)) uint8_t *slot_state(struct session *s, uint32_t idx)
 {
 	if (idx & ZC_IDX) {
 		uint32_t a = ZC_AREA(idx), fi = ZC_FRAME(idx);
@@ -612,7 +612,8 @@ static void handle_events(struct ferry_client *c)
 
 /* ---- slots back to ferryd -------------------------------------------------------------------- */
 
-static void rx_return(struct session *s, uint32_t idx)
+/* Per datagram of every batch: inlined into the loop. */
+static inline __attribute__((always_inline)) void rx_return(struct session *s, uint32_t idx)
 {
 	bool zc = idx & ZC_IDX;
 	uint32_t wi = zc ? s->areas[ZC_AREA(idx)].worker : idx / s->rx_slots;
@@ -627,6 +628,34 @@ static void rx_return(struct session *s, uint32_t idx)
 	d->area = zc ? ZC_AREA(idx) + 1 : 0;
 	w->rx_ret_prod++;
 	w->rx_ret_dirty = true;
+}
+
+/* rx_return() of each of a batch's n slots (copies or frames), the loads of every slot done once. */
+static void rx_return_batch(struct session *s, struct ferry_iobuf *const *bufs, unsigned int n)
+{
+	uint32_t rx_slots = s->rx_slots, mask = rx_slots - 1;
+	uint8_t *state = s->state;
+	bool gone = s->gone;
+
+	for (unsigned int i = 0; i < n; i++) {
+		uint32_t idx = bufs[i]->reserved, wi;
+		struct ferry_ret_desc *d;
+		struct csw *w;
+
+		if (idx & ZC_IDX) {
+			rx_return(s, idx);
+			continue;
+		}
+		state[idx] = SLOT_FERRYD;
+		if (gone)
+			continue;
+		wi = idx / rx_slots;
+		w = &s->w[wi];
+		d = &w->rx_ret_desc[w->rx_ret_prod++ & mask];
+		d->slot = idx & mask;
+		d->area = 0;
+		w->rx_ret_dirty = true;
+	}
 }
 
 static void rx_publish(struct session *s)
@@ -687,6 +716,8 @@ struct cloop {
 	int stop_fd;
 	struct ferry_stop *stop;
 	ferry_iobuf_fn before, after;
+	bool flip_before; /* before is the default, ferry_iobuf_flip_lo: done inline (in gather) */
+	bool reset_after; /* after is the default, ferry_iobuf_reset: done inline */
 	unsigned int max_ready, max_count;
 	ferry_udp_batch_cb cb;
 	void *user;
@@ -696,6 +727,7 @@ struct cloop {
 	int *result_out;
 	struct ferry_iobuf **bufs, **orig;
 	union ferry_sockaddr *srcs;
+	uint64_t bytes; /* of the batch gather() took, with flip_before: before needs no pass of its own */
 };
 
 static void free_client(struct ferry_client *c);
@@ -738,6 +770,7 @@ static unsigned int gather(struct ferry_client *c, struct session *s, struct clo
 {
 	unsigned int n = 0, max = l->max_count;
 	uint32_t mask = s->rx_slots - 1;
+	uint64_t bytes = 0;
 
 	for (uint32_t k = 0; k < s->nw && n < max; k++) {
 		uint32_t wi = (c->next_w + k) % s->nw;
@@ -777,9 +810,15 @@ static unsigned int gather(struct ferry_client *c, struct session *s, struct clo
 				b->data = w->rx_slot + (size_t)slot * s->slot_size;
 				b->hi = b->hi_max = s->slot_size;
 			}
-			/* as if received at lo: before (flip_lo by default) makes the datagram the window */
+			/* as if received at lo: before (flip_lo by default, done here) makes the datagram the window */
 			b->lo_min = off;
-			b->lo = off + len;
+			if (l->flip_before) {
+				b->lo = off;
+				b->hi = off + len;
+				bytes += len;
+			} else {
+				b->lo = off + len;
+			}
 			b->flags = FERRY_IOBUF_SLOT;
 			b->reserved = idx;
 			b->cookie = (uint64_t)(uintptr_t)s;
@@ -791,6 +830,7 @@ static unsigned int gather(struct ferry_client *c, struct session *s, struct clo
 		__atomic_store_n(&w->rx->consumer, w->rx_cons, __ATOMIC_RELEASE);
 	}
 	c->next_w = (c->next_w + 1) % s->nw;
+	l->bytes = bytes;
 	return n;
 }
 
@@ -805,8 +845,7 @@ static void settle(struct cloop *l, struct session *s, unsigned int n)
 	for (unsigned int i = 0; i < n; i++)
 		same &= l->bufs[i] == l->orig[i];
 	if (same) {
-		for (unsigned int i = 0; i < n; i++)
-			rx_return(s, l->orig[i]->reserved);
+		rx_return_batch(s, l->orig, n);
 		rx_publish(s);
 		return;
 	}
@@ -852,10 +891,14 @@ static bool deliver(struct cloop *l, struct session *s, unsigned int n)
 	struct ferry_client *c = l->c;
 	uint64_t bytes = 0;
 
-	for (unsigned int i = 0; i < n; i++) {
-		if (l->before)
-			l->before(l->bufs[i]);
-		bytes += l->bufs[i]->hi - l->bufs[i]->lo;
+	if (l->flip_before) {
+		bytes = l->bytes; /* done in gather() */
+	} else {
+		for (unsigned int i = 0; i < n; i++) {
+			if (l->before)
+				l->before(l->bufs[i]);
+			bytes += l->bufs[i]->hi - l->bufs[i]->lo;
+		}
 	}
 	l->stats->iterations++;
 	l->stats->datagrams += n;
@@ -865,8 +908,12 @@ static bool deliver(struct cloop *l, struct session *s, unsigned int n)
 	c->in_cb = true;
 	l->cb(l->user, l->bufs, l->srcs, n);
 	c->in_cb = false;
-	for (unsigned int i = 0; i < n && l->after; i++)
-		l->after(l->bufs[i]);
+	if (l->reset_after)
+		for (unsigned int i = 0; i < n; i++)
+			ferry_iobuf_reset(l->bufs[i]);
+	else
+		for (unsigned int i = 0; i < n && l->after; i++)
+			l->after(l->bufs[i]);
 	settle(l, s, n);
 	session_unref(s);
 	if (c->closed) {
@@ -975,6 +1022,8 @@ int ferry_client_recvmmsg_loop(const struct ferry_udp_config *config, struct fer
 	l->stop = cfg.stop;
 	l->before = cfg.before;
 	l->after = cfg.after;
+	l->flip_before = ferry__udp_default_before(cfg.before);
+	l->reset_after = ferry__udp_default_after(cfg.after);
 	l->max_ready = cfg.max_ready ? cfg.max_ready : FERRY_UDP_DEFAULT_MAX_READY;
 	l->max_count = o.max_count ? o.max_count : DEFAULT_MAX_COUNT;
 	l->cb = cb;

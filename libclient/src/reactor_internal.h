@@ -4,6 +4,7 @@
 #define FERRY_REACTOR_INTERNAL_H
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -43,5 +44,13 @@ void ferry_reactor__on_free(struct ferry_watch *w, void (*release)(void *user));
 /* A kept slot of a client session given back (client.c); ferry_iobuf_free() of a FERRY_IOBUF_SLOT buffer. */
 struct ferry_iobuf;
 void ferry__client_slot_free(struct ferry_iobuf *b);
+
+/*
+ * Whether f is the default before (ferry_iobuf_flip_lo) or after
+ * (ferry_iobuf_reset) as ferry_udp_config_init() sets them: those are static
+ * inline, each file has its own copy, so only udp_loop.c can tell (client.c).
+ */
+bool ferry__udp_default_before(void (*f)(struct ferry_iobuf *b));
+bool ferry__udp_default_after(void (*f)(struct ferry_iobuf *b));
 
 #endif

@@ -104,6 +104,16 @@ static void received_hook(void)
 		ferry__loop_received_hook(ferry__loop_received_arg);
 }
 
+bool ferry__udp_default_before(ferry_iobuf_fn f)
+{
+	return f == ferry_iobuf_flip_lo;
+}
+
+bool ferry__udp_default_after(ferry_iobuf_fn f)
+{
+	return f == ferry_iobuf_reset;
+}
+
 void ferry_udp_config_init(struct ferry_udp_config *config)
 {
 	if (!config)

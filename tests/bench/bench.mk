@@ -18,7 +18,11 @@ BENCH_PROGS := $(BENCH_NAMES:%=$(BENCH_DIR)/%)
 BENCH_BPF   := $(BENCH_DIR)/xdp_count.bpf.o $(BENCH_DIR)/rxdrop.bpf.o
 BENCH_C_OBJS := $(patsubst tests/bench/%.c,$(BENCH_DIR)/%.o,$(filter-out %.bpf.c,$(wildcard tests/bench/*.c)))
 
-bench-progs: $(BENCH_PROGS) $(BENCH_BPF)
+# Programs that link ferryd's own objects (figure d): libferryd.a before libferry.a.
+BENCH_DAEMON_NAMES := xdpcost
+BENCH_DAEMON_PROGS := $(BENCH_DAEMON_NAMES:%=$(BENCH_DIR)/%)
+
+bench-progs: $(BENCH_PROGS) $(BENCH_DAEMON_PROGS) $(BENCH_BPF)
 
 $(BENCH_C_OBJS): $(BENCH_DIR)/%.o: tests/bench/%.c $(BENCH_HDRS)
 	@mkdir -p $(dir $@)
@@ -34,6 +38,10 @@ $(BENCH_BPF): $(BENCH_DIR)/%.bpf.o: tests/bench/%.bpf.c $(wildcard tests/bench/*
 $(BENCH_PROGS): $(BENCH_DIR)/%: $(BENCH_DIR)/%.o $(BENCH_COMMON) $(LIB_A)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIB_A) $(DAEMON_LIBS)
+
+$(BENCH_DAEMON_PROGS): $(BENCH_DIR)/%: $(BENCH_DIR)/%.o $(BENCH_COMMON) $(BENCH_DIR)/udpframe.o $(DAEMON_A) $(LIB_A)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(DAEMON_A) $(LIB_A) $(DAEMON_LIBS)
 
 $(BENCH_DIR)/xdpgen: $(BENCH_DIR)/udpframe.o
 $(BENCH_DIR)/xdp_count $(BENCH_DIR)/rxdrop: $(BENCH_XDP)

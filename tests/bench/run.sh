@@ -650,22 +650,32 @@ step_rtt() {
 	done
 }
 
-# Figure (d): user-space instructions per datagram (callgrind), on loopback in the
-# host namespace: (Ir at 2N - Ir at N) / N removes the fixed costs.
+# Figure (d): user-space instructions per datagram (callgrind): (Ir at 2N - Ir at N) / N
+# removes the fixed costs. The recvmmsg loops on loopback in the host namespace;
+# ferryd's AF_XDP RX path (afxdp_rx), its dispatcher handing datagrams to one
+# client session (dispatcher) and the client's loop on that session (client_loop)
+# in xdpcost, on synthetic frames, no network socket.
 step_instructions() {
-	local loop n l ir vals
+	local loop n l ir vals cmd
 	if ! command -v valgrind >/dev/null; then
 		echo "bench: figure (d) skipped: valgrind is not installed" >&2
 		record skip - instructions - "msg=valgrind not installed"
 		return
 	fi
-	for loop in ferry ferry-nosrc bare; do
+	for loop in ferry ferry-nosrc bare afxdp_rx dispatcher client_loop; do
 		vals=()
 		for n in $CG_N $((2 * CG_N)); do
 			l=$T/d.$loop.$n
-			if ! ip netns exec "$H" valgrind --tool=callgrind --callgrind-out-file="$l.cg" \
-				--toggle-collect=measure_loop "$BB/loopcost" --loop $loop --count $n >"$l.out" 2>"$l.err"; then
-				fail "instructions $loop $n" "loopcost under callgrind failed" "$l.err"
+			case $loop in
+			afxdp_rx) cmd=(--toggle-collect=ferryd_xq_rx_batch "$BB/xdpcost" --count $n) ;;
+			dispatcher) cmd=(--toggle-collect=ferryd_dispatch_cb "$BB/xdpcost" --handler clients --count $n) ;;
+			client_loop) cmd=(--toggle-collect=ferry_client_recvmmsg_loop --toggle-collect=xdpcost_feed
+				"$BB/xdpcost" --handler clients --count $n) ;;
+			*) cmd=(--toggle-collect=measure_loop "$BB/loopcost" --loop $loop --count $n) ;;
+			esac
+			if ! ip netns exec "$H" valgrind --tool=callgrind --callgrind-out-file="$l.cg" "${cmd[@]}" \
+				>"$l.out" 2>"$l.err"; then
+				fail "instructions $loop $n" "callgrind run failed: ${cmd[*]##*/}" "$l.err"
 				continue 2
 			fi
 			ir=$(sed -n 's/^summary: \([0-9]*\).*/\1/p' "$l.cg")
