@@ -162,7 +162,7 @@ END {
 		# busy-polling: ferryd against the bare AF_XDP loop busy-polling too
 		if (w == W1 "_bp" && ia(r, "rxdrop_bp") && HAVEM[ia(r, "rxdrop_bp")] && MARGIN[ia(r, "rxdrop_bp")] > 0)
 			put("t_xdp_bp", MARGIN[i] / MARGIN[ia(r, "rxdrop_bp")])
-		# the issue's targets pair each ferryd mode with its bare counterpart
+		# the targets pair each ferryd mode with its bare counterpart
 		if (w == W1 && rx && HAVEM[rx] && MARGIN[rx] > 0)
 			put("t_xdp", MARGIN[i] / MARGIN[rx])
 		if (w == "ferryd_socket" && ba && HAVEM[ba] && MARGIN[ba] > 0)
@@ -175,7 +175,7 @@ END {
 			if (MARGIN[o1] > 0) put("t_cnt_margin_" w, MARGIN[i] / MARGIN[o1])
 			if (PNS[o1] > 0) put("t_cnt_own_" w, PNS[i] / PNS[o1])
 		}
-		# ferryd with 2 workers against 1 worker, same repetition (issue 12)
+		# ferryd with 2 workers against 1 worker, same repetition
 		o1 = ia(r, W1)
 		if (w == W2 && o1 && HAVEM[o1]) {
 			put("w21_busy", NS[i] / NS[o1])
