@@ -31,7 +31,6 @@ trap 'exit 130' INT TERM
 (cd "$top" && { git ls-files -z; git ls-files -oz --exclude-standard -- bpf daemon docs examples libclient tests; } |
 	xargs -0 cp -p --parents -t "$scratch") || exit 2
 cp -a "$build" "$scratch/bld" || exit 2
-rm -f "$scratch/bld/tests/ferry-tests.mutant-log"
 
 mk() { make -C "$scratch" --no-print-directory O=bld WERROR=1 -j"$jobs" tests >"$scratch/make.log" 2>&1; }
 run_suites() { # $1: Criterion filter; output to $scratch/test.log
@@ -42,7 +41,6 @@ field() { sed -n "s/^$1: *//p" "$2" | head -n 1; }
 
 if ! mk; then cat "$scratch/make.log"; echo "mutate: the unmutated tree does not build" >&2; exit 2; fi
 
-# Each suite filter once on the unmutated tree: a kill must be the mutant's.
 # The mutant files that the globs name (set -f: a glob is for mutants/, not the current directory).
 mutants=$(set -f; for g in $glob; do
 	set +f
@@ -51,6 +49,8 @@ done | sort -u)
 [ -n "$mutants" ] || { echo "mutate: no mutant matches '$glob'" >&2; exit 2; }
 suites_of() { if [ -n "${MUTATE_SUITES:-}" ]; then echo "$MUTATE_SUITES"; else field suites "$1"; fi; }
 filters=$(for m in $mutants; do suites_of "$m"; done | sort -u)
+
+# Each suite filter once on the unmutated tree: a kill must be the mutant's.
 echo "mutate: baseline: the named suites on the unmutated tree"
 echo "$filters" | while IFS= read -r f; do
 	[ -n "$f" ] || continue
