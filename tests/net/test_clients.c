@@ -382,7 +382,7 @@ Test(clients, datagrams_longer_than_a_slot_are_dropped_and_counted, .fini = tear
 		for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
 			cr_assert_eq(sendto(fd, buf, sizes[i], 0, &dst.sa, ferry_sockaddr_len(&dst)), (ssize_t)sizes[i],
 				     "sending %u bytes: %s", sizes[i], strerror(errno));
-		usleep(2000); /* bounded: 10 rounds of 4 datagrams, far below any queue */
+		usleep(2000); /* 10 rounds of 4: a short pause between rounds, no queue fills */
 	}
 	close(fd);
 	cr_assert(wait_delivered(0, FIT, DELIVER_MS), "expected the %d datagrams that fit, got %" PRIu64 "; log:\n%s", FIT,
