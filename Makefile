@@ -2,7 +2,8 @@
 #   make            all (libferry .so/.a/.pc, ferryd, the BPF object, examples, tests)
 #   make test       run the test suite (root for the namespace/XDP tests)
 #   make check      ASan+UBSan build of everything, then the same tests
-#   make test-all   what CI runs: test, check, tsan, then every fuzzer 60 s (make fuzz; -j2: two at a time)
+#   make test-all   what CI runs: test, check, tsan, every fuzzer 60 s (two at a time under -j2), bench-quick
+#   make mutate     the mutation run: each mutant of tests/mutate/ against its suites
 #   make deps       install the Debian packages (apt-get)
 #   make demo       run the embedded-default demo
 #   make install    PREFIX=/usr/local DESTDIR= (make uninstall, the same variables, undoes it)
@@ -291,6 +292,8 @@ clean:
 # make bench, make bench-quick: tests/bench/README.md
 -include tests/bench/bench.mk
 -include tests/fuzz/fuzz.mk
+# make mutate: tests/mutate/README.md
+-include tests/mutate/mutate.mk
 
 .PHONY: all lib bpf daemon examples tests test check tsan test-all deps demo install clean
 .DELETE_ON_ERROR:

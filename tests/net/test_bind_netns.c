@@ -194,6 +194,50 @@ Test(bind_netns, multicast_ipv6_link_scope, .fini = ns_teardown, .timeout = 60)
 	multicast_case(AF_INET6, "ff02::77:2", 47703);
 }
 
+/*
+ * A named interface among several: the join is on that one, not where the
+ * routes would take the group. A second veth pair in the host namespace
+ * (fhm1/fhm2) carries the multicast routes, so a join that lost the name
+ * would land on fhm1 and the peer's datagrams on fh0 would never arrive.
+ * (IPv6 looks groups up in the local table first, where the kernel keeps
+ * ff00::/8 of every interface: the more specific route goes there.)
+ */
+static void named_among_several_case(int family, const char *group, uint16_t port)
+{
+	union ferry_sockaddr g;
+	int tx, rx, err;
+
+	ns_up();
+	err = ferry_testns_run(&ns, FERRY_TESTNS_HOST,
+			       "ip link add fhm1 type veth peer name fhm2 && ip link set fhm1 up && "
+			       "ip link set fhm2 up && ip -4 route add 224.0.0.0/4 dev fhm1 && "
+			       "ip -6 route add table local ff05::/16 dev fhm1 metric 1");
+	cr_assert_eq(err, 0, "expected a second interface with the multicast routes in the host namespace (%d)", err);
+	group_addr(family, group, port, &g);
+	tx = peer_sender(family);
+
+	enter(FERRY_TESTNS_HOST);
+	rx = ferry_udp_bind(&g, FERRY_TESTNS_HOST_IF);
+	cr_assert_geq(rx, 0, "bind to group %s on %s: expected an fd, got %d (%s)", group, FERRY_TESTNS_HOST_IF, rx,
+		      strerror(-rx));
+	cr_assert(member(family, &g, FERRY_TESTNS_HOST_IF), "expected %s joined on the named %s", group,
+		  FERRY_TESTNS_HOST_IF);
+	cr_assert(!member(family, &g, "fhm1"), "expected %s not joined on fhm1, where the routes go", group);
+	expect_group_traffic(tx, rx, &g, group);
+	close(rx);
+	close(tx);
+}
+
+Test(bind_netns, multicast_ipv4_on_the_named_interface_among_several, .fini = ns_teardown, .timeout = 60)
+{
+	named_among_several_case(AF_INET, "239.255.77.6", 47706);
+}
+
+Test(bind_netns, multicast_ipv6_on_the_named_interface_among_several, .fini = ns_teardown, .timeout = 60)
+{
+	named_among_several_case(AF_INET6, "ff05::77:6", 47707);
+}
+
 /* Two sockets on one group and port (SO_REUSEADDR) both get each datagram. */
 Test(bind_netns, multicast_two_members_share_the_port, .fini = ns_teardown, .timeout = 60)
 {

@@ -354,6 +354,51 @@ ParameterizedTest(struct one_case *c, clients, one_client_gets_every_datagram, .
 	burst_free(&b);
 }
 
+/*
+ * A client whose slots are 256 bytes: datagrams of 256 and 100 bytes arrive
+ * whole; one of 257 or 300 bytes is dropped and counted as too big for the
+ * client, never cut to the slot nor spilled into the next one.
+ */
+Test(clients, datagrams_longer_than_a_slot_are_dropped_and_counted, .fini = teardown, .timeout = 60)
+{
+	static const unsigned int sizes[] = { 256, 257, 300, 100 };
+	enum { ROUNDS = 10, FIT = 2 * ROUNDS, BIG = 2 * ROUNDS };
+	const char *more[] = {"--mode", "socket", NULL};
+	const char *argv[64];
+	struct ferry_test_client_cfg cfg = {.slot_size = FERRY_RING_MIN_SLOT_SIZE};
+	union ferry_sockaddr dst;
+	uint8_t buf[512];
+	int fd;
+
+	env_up(1);
+	start_ferryd(argv_with(argv, more));
+	start_client(0, "s4", 0, &cfg);
+	cr_assert_eq(ferry_testns_enter(&fx.ns, FERRY_TESTNS_PEER), 0, "expected to enter the peer namespace");
+	ferry_testns_addr(FERRY_TESTNS_HOST, AF_INET, PORT, &dst);
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	cr_assert_geq(fd, 0, "socket: %s", strerror(errno));
+	memset(buf, 'b', sizeof(buf));
+	for (int r = 0; r < ROUNDS; r++) {
+		for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
+			cr_assert_eq(sendto(fd, buf, sizes[i], 0, &dst.sa, ferry_sockaddr_len(&dst)), (ssize_t)sizes[i],
+				     "sending %u bytes: %s", sizes[i], strerror(errno));
+		usleep(2000); /* 10 rounds of 4: a short pause between rounds, no queue fills */
+	}
+	close(fd);
+	cr_assert(wait_delivered(0, FIT, DELIVER_MS), "expected the %d datagrams that fit, got %" PRIu64 "; log:\n%s", FIT,
+		  delivered(0), ferryd_log());
+	usleep(200000); /* anything wrongly delivered would be here by now */
+	ferry_test_client_stop(&fx.c[0]);
+	cr_assert_eq(delivered(0), FIT, "expected exactly the %d datagrams that fit, got %" PRIu64, FIT, delivered(0));
+	cr_assert_eq(fx.c[0].sh->stats.rx_dropped_big, BIG, "expected the %d longer ones counted as too big, got %" PRIu64,
+		     BIG, fx.c[0].sh->stats.rx_dropped_big);
+	cr_assert_eq(fx.c[0].sh->stats.rx_dropped_full, 0, "expected nothing dropped for room");
+	for (uint32_t i = 0; i < fx.c[0].sh->nrec && i < FERRY_TEST_CLIENT_RECS; i++)
+		cr_assert(fx.c[0].sh->rec[i].len == 256 || fx.c[0].sh->rec[i].len == 100,
+			  "datagram %u: expected 256 or 100 bytes, got %u", i, fx.c[0].sh->rec[i].len);
+	stop_ferryd();
+}
+
 /* ---- four clients: the fanout policies ------------------------------------------------------------ */
 
 #define FAN_COUNT 4000

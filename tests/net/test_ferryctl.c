@@ -613,6 +613,23 @@ Test(ferryctl, reload_and_bad_queries, .fini = teardown, .timeout = 60)
 		cr_expect_eq(h.status, -EINVAL, "expected -EINVAL for unknown flags, got %d", h.status);
 		cr_expect(h.flags & FERRY_CTL_ANSWER_LAST, "expected one part");
 	}
+	/* no flags, but a reserved field not 0: refused the same way, each of them */
+	q.flags = 0;
+	for (int r = 0; r < 2; r++) {
+		struct ferry_ctl_answer h;
+		uint8_t buf[FERRY_CTL_PART_MAX];
+		ssize_t n;
+
+		q.reserved[0] = r == 0;
+		q.reserved[1] = r == 1;
+		q.seq = 20 + (uint32_t)r;
+		cr_assert_eq(ferry_test_ctl_send(fd, &q, sizeof(q), NULL, 0), 0, "expected to send");
+		n = ferry_test_ctl_recv(fd, buf, sizeof(buf), NULL, 0, NULL, ANSWER_MS);
+		cr_assert_geq(n, (ssize_t)sizeof(h), "expected an answer to a query with reserved[%d] set", r);
+		memcpy(&h, buf, sizeof(h));
+		cr_expect_eq(h.status, -EINVAL, "expected -EINVAL for reserved[%d] set, got %d", r, h.status);
+	}
+	q.reserved[0] = q.reserved[1] = 0;
 	/* still there: a good query */
 	doc = parse(raw_query(fd, FERRY_CTL_SERVICES, 10, &status, &parts));
 	cr_expect_eq(status, 0, "expected services to be answered, got %d", status);

@@ -296,44 +296,65 @@ Test(neigh_cache, dead_peer_asked_rarely)
 		      (unsigned long long)stats().queries);
 }
 
-/* A route change makes the answers of its family asked again: a new gateway's MAC is used. */
-Test(neigh_cache, route_change_is_followed)
+/*
+ * A route change makes the answers of its family asked again: `add` makes a
+ * route toward far through the peer and a second gateway whose MAC is mac_gw2,
+ * `move` moves it to that gateway (its MAC is used), `del` removes it.
+ */
+static void route_change_case(const char *add, const char *far_s, const char *move, const char *del,
+			      const uint8_t mac_gw2[6])
 {
-	static const uint8_t mac_gw2[6] = { 0x02, 0, 0, 0, 0x33, 0x33 };
 	union ferry_sockaddr far;
 	uint8_t mac[6];
 	uint64_t now = ferry_test_now_ms();
 	enum ferryd_neigh_result res;
 
-	cr_assert_eq(ferry_testns_run(&fx.ns, FERRY_TESTNS_HOST,
-				      "ip neigh replace 198.18.0.3 lladdr 02:00:00:00:33:33 dev " FERRY_TESTNS_HOST_IF
-				      " nud permanent && ip route add 198.19.128.0/24 via " FERRY_TESTNS_PEER4),
-		     0, "a route through the peer and a second gateway");
+	cr_assert_eq(ferry_testns_run(&fx.ns, FERRY_TESTNS_HOST, "%s", add), 0, "%s", add);
 	new_resolver(0);
-	addr4("198.19.128.5:9", &far);
+	addr4(far_s, &far);
 	res = wait_answer(&far, now, mac);
-	cr_assert_eq(res, FERRYD_NEIGH_OK, "expected the far host resolved to its gateway, got %d", res);
+	cr_assert_eq(res, FERRYD_NEIGH_OK, "expected %s resolved to its gateway, got %d", far_s, res);
 	cr_assert_eq(memcmp(mac, fx.ns.peer_mac, 6), 0, "expected the gateway's (the peer's) MAC");
 
-	cr_assert_eq(ferry_testns_run(&fx.ns, FERRY_TESTNS_HOST, "ip route replace 198.19.128.0/24 via 198.18.0.3"), 0,
-		     "moving the route to the second gateway");
+	cr_assert_eq(ferry_testns_run(&fx.ns, FERRY_TESTNS_HOST, "%s", move), 0, "%s", move);
 	for (uint64_t end = ferry_test_now_ms() + 3000; ferry_test_now_ms() < end;) {
 		pump(now, 1);
 		res = ferryd_neigh_lookup(fx.nb, &far, now, mac, NULL);
 		if (res == FERRYD_NEIGH_OK && !memcmp(mac, mac_gw2, 6))
 			break;
 	}
-	cr_assert_eq(res, FERRYD_NEIGH_OK, "expected the far host resolved again, got %d", res);
-	cr_assert_eq(memcmp(mac, mac_gw2, 6), 0, "expected the new gateway's MAC");
+	cr_assert_eq(res, FERRYD_NEIGH_OK, "expected %s resolved again, got %d", far_s, res);
+	cr_assert_eq(memcmp(mac, mac_gw2, 6), 0, "expected the new gateway's MAC after '%s'", move);
 	cr_expect_geq(stats().route_events, 1, "expected the route notification seen");
 
-	cr_assert_eq(ferry_testns_run(&fx.ns, FERRY_TESTNS_HOST, "ip route del 198.19.128.0/24"), 0, "removing the route");
+	cr_assert_eq(ferry_testns_run(&fx.ns, FERRY_TESTNS_HOST, "%s", del), 0, "%s", del);
 	for (uint64_t end = ferry_test_now_ms() + 3000; ferry_test_now_ms() < end;) {
 		pump(now, 1);
 		if ((res = ferryd_neigh_lookup(fx.nb, &far, now, mac, NULL)) == FERRYD_NEIGH_NO_ROUTE)
 			break;
 	}
-	cr_assert_eq(res, FERRYD_NEIGH_NO_ROUTE, "expected no route once it was removed, got %d", res);
+	cr_assert_eq(res, FERRYD_NEIGH_NO_ROUTE, "expected no route once it was removed ('%s'), got %d", del, res);
+}
+
+Test(neigh_cache, route_change_is_followed)
+{
+	static const uint8_t mac_gw2[6] = { 0x02, 0, 0, 0, 0x33, 0x33 };
+
+	route_change_case("ip neigh replace 198.18.0.3 lladdr 02:00:00:00:33:33 dev " FERRY_TESTNS_HOST_IF
+			  " nud permanent && ip route add 198.19.128.0/24 via " FERRY_TESTNS_PEER4,
+			  "198.19.128.5:9", "ip route replace 198.19.128.0/24 via 198.18.0.3",
+			  "ip route del 198.19.128.0/24", mac_gw2);
+}
+
+/* The same for IPv6, whose routes have their own generation and their gateways 16 bytes. */
+Test(neigh_cache, ipv6_route_change_is_followed)
+{
+	static const uint8_t mac_gw2[6] = { 0x02, 0, 0, 0, 0x66, 0x66 };
+
+	route_change_case("ip -6 neigh replace 2001:2::3 lladdr 02:00:00:00:66:66 dev " FERRY_TESTNS_HOST_IF
+			  " nud permanent && ip -6 route add 2001:2:0:80::/64 via " FERRY_TESTNS_PEER6,
+			  "[2001:2:0:80::5]:9", "ip -6 route replace 2001:2:0:80::/64 via 2001:2::3",
+			  "ip -6 route del 2001:2:0:80::/64", mac_gw2);
 }
 
 /* A cache smaller than the set of peers evicts what is not used and keeps what is. */

@@ -146,6 +146,8 @@ static void finish(struct ferryd_stats *st)
 		     "free %llu + kernel %llu + user %llu + tx %llu == total %llu", (unsigned long long)st->frames_free,
 		     (unsigned long long)st->frames_kernel, (unsigned long long)st->frames_user,
 		     (unsigned long long)st->frames_tx, (unsigned long long)st->frames_total);
+	/* the drain waits for the TX completions: every frame sent is back on the free list */
+	cr_expect_eq(st->frames_tx, 0, "after the drain, no frame still on TX (%llu)", (unsigned long long)st->frames_tx);
 	fx.e->ops->free(fx.e);
 	fx.e = NULL;
 	cr_assert_gt(ifindex, 0);

@@ -4,6 +4,7 @@
  * one past; on every error the four offsets and the bytes are unchanged.
  */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -830,6 +831,52 @@ Test(iobuf_alloc, clone_of_owned)
 	cr_assert_eq(v, 0xdeadbeef, "clone: expected the bytes copied (0xdeadbeef), got %#x", v);
 	ferry_iobuf_free(a);
 	ferry_iobuf_free(c);
+}
+
+/* A buffer written to its end (lo = hi = hi_max, the window empty): its clone still has every byte. */
+Test(iobuf_alloc, clone_of_a_full_buffer_copies_its_bytes)
+{
+	struct ferry_iobuf *a = ferry_iobuf_new(8), *c;
+	uint64_t v = 0;
+
+	cr_assert_not_null(a, "new(8): expected a buffer");
+	cr_assert_eq(ferry_iobuf_fill_be64(a, 0x0102030405060708ull), 0, "fill_be64: expected 0");
+	cr_assert(ferry_iobuf_is_empty(a) && a->lo == a->hi_max, "filled to the end: lo = hi = hi_max");
+	c = ferry_iobuf_clone(a);
+	cr_assert_not_null(c, "clone of a full buffer: expected a buffer");
+	expect_offs(c, 0, 8, 8, 8, "clone of a full buffer: the same offsets");
+	ferry_iobuf_flip_lo(c);
+	cr_assert_eq(ferry_iobuf_consume_be64(c, &v), 0, "consume_be64 on the clone: expected 0");
+	cr_assert_eq(v, 0x0102030405060708ull, "clone: expected the 8 bytes written copied, got %#llx",
+		     (unsigned long long)v);
+	ferry_iobuf_free(a);
+	ferry_iobuf_free(c);
+}
+
+/* A source that breaks lo_min <= lo <= hi <= hi_max, or NULL: NULL with EINVAL, the source untouched. */
+Test(iobuf_alloc, clone_refuses_a_broken_invariant)
+{
+	static const size_t bad[][4] = { { 5, 4, 10, 20 }, { 0, 11, 10, 20 }, { 0, 5, 21, 20 } };
+	uint8_t mem[MEM];
+	struct ferry_iobuf src;
+
+	pattern(mem);
+	errno = 0;
+	cr_assert_null(ferry_iobuf_clone(NULL), "clone(NULL): expected NULL");
+	cr_assert_eq(errno, EINVAL, "clone(NULL): expected EINVAL, got %d", errno);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ferry_iobuf_init(&src, mem, sizeof(mem));
+		src.lo_min = bad[i][0];
+		src.lo = bad[i][1];
+		src.hi = bad[i][2];
+		src.hi_max = bad[i][3];
+		errno = 0;
+		cr_assert_null(ferry_iobuf_clone(&src), "clone of lo_min %zu lo %zu hi %zu hi_max %zu: expected NULL",
+			       bad[i][0], bad[i][1], bad[i][2], bad[i][3]);
+		cr_assert_eq(errno, EINVAL, "clone of a broken source %zu: expected EINVAL, got %d", i, errno);
+		cr_assert(src.lo_min == bad[i][0] && src.lo == bad[i][1] && src.hi == bad[i][2] && src.hi_max == bad[i][3],
+			  "clone of a broken source %zu: expected it untouched", i);
+	}
 }
 
 Test(iobuf_alloc, free_null_and_borrowed)

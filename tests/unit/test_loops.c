@@ -1206,7 +1206,7 @@ Test(loops_sockaddr, parse_format_equal)
 	{
 		static const char *const bad[] = { "", "1.2.3.4", "1.2.3.4:", "1.2.3.4:65536", "1.2.3.4:-1", "::1:80",
 						   "[::1]80", "[::1]:", "[]:80", "1.2.3:80", "1.2.3.4:8x", "host:80",
-						   "[1.2.3.4]:80" };
+						   "[1.2.3.4]:80", "[::1%1x]:7", "[::1%]:7" };
 
 		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 			cr_expect_eq(ferry_sockaddr_parse(bad[i], &a), -EINVAL, "'%s' must be rejected", bad[i]);

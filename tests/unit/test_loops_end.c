@@ -425,11 +425,13 @@ ParameterizedTestParameters(loops_end, truncated_flag_does_not_stick)
 
 /*
  * Capacity 100, batches of 2: bufs[0] takes 200 (cut), 150 (cut), 70, 30 and
- * bufs[1] 50, 60, 120 (cut); the one-buffer loops take them all in turn.
+ * bufs[1] 50, 60, 120 (cut), 40; the one-buffer loops take them all in turn.
+ * The last batch has no cut datagram at all, after one that cut bufs[1]: the
+ * flag must go even when nothing in the batch was cut.
  */
 ParameterizedTest(int *kind, loops_end, truncated_flag_does_not_stick)
 {
-	static const size_t sizes[] = { 200, 50, 150, 60, 70, 120, 30 };
+	static const size_t sizes[] = { 200, 50, 150, 60, 70, 120, 30, 40 };
 	enum { N = sizeof(sizes) / sizeof(sizes[0]) };
 	struct probe p = { .want = N };
 	struct ferry_udp_loop_opts opts = { .max_count = 2 };

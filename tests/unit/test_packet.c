@@ -97,6 +97,14 @@ ParameterizedTest(struct rt_case *c, packet, round_trip)
 	cr_assert_eq(memcmp(f, DST_MAC, 6), 0, "destination MAC first");
 	cr_assert_eq(memcmp(f + 6, SRC_MAC, 6), 0, "then the source MAC");
 	check_checksums(f, c->family, c->plen);
+	if (c->family == AF_INET) {
+		cr_assert_eq(f[14], 0x45, "IPv4, a 20-byte header");
+		cr_assert_eq(f[14 + 6] & 0x40, 0x40, "DF set");
+		cr_assert_eq(f[14 + 8], 64, "TTL 64, got %u", f[14 + 8]);
+	} else {
+		cr_assert_eq(f[14] >> 4, 6, "IPv6");
+		cr_assert_eq(f[14 + 7], 64, "hop limit 64, got %u", f[14 + 7]);
+	}
 	cr_assert_eq(ferryd_packet_parse(f, flen, 1, &p), 0, "a built frame must parse");
 	cr_assert_eq(p.payload_off, POFF - start, "payload offset");
 	cr_assert_eq(p.payload_len, c->plen, "payload length %zu, expected %zu", p.payload_len, c->plen);

@@ -1108,3 +1108,86 @@ Test(send, bad_arguments)
 	close(sv[0]);
 	close(sv[1]);
 }
+
+/* ---- errno by errno: what each failure of sendto(2) becomes ------------------------------------ */
+
+/* sendto(2) failing `times` times with `err`, then the real call; counts the tries. */
+static struct {
+	int err;
+	unsigned int times, tries;
+} g_err;
+
+static ssize_t errno_sendto(int fd, const void *p, size_t len, int flags, const struct sockaddr *addr,
+			    socklen_t alen)
+{
+	g_err.tries++;
+	if (g_err.times) {
+		g_err.times--;
+		errno = g_err.err;
+		return -1;
+	}
+	return sendto(fd, p, len, flags, addr, alen);
+}
+
+static void fail_with(int err, unsigned int times)
+{
+	g_err.err = err;
+	g_err.times = times;
+	g_err.tries = 0;
+	ferry__sendto = errno_sendto;
+}
+
+/* Errors that are neither "full" (EAGAIN, ENOBUFS) nor EINTR: each one is the result, as -errno. */
+static const int hard_errnos[] = { ECONNREFUSED, EPERM,	 EACCES,   EMSGSIZE, ENETUNREACH, EHOSTUNREACH,
+				   EINVAL,	 ENOTCONN, EPIPE,    EIO,      EDESTADDRREQ, ENOMEM };
+
+/*
+ * One send of a fresh datagram with sendto(2) failing `times` times with err,
+ * by ferry_udp_sendto_sync or (waiting) the blocking ferry_udp_sendto; checks
+ * what must hold for the result `want`.
+ */
+static void send_case(bool waiting, int err, unsigned int times, int want, const char *what)
+{
+	uint8_t mem[DGRAM], got[DGRAM];
+	struct ferry_iobuf b;
+	struct snap s;
+	int sv[2], r;
+
+	dgram_pair(sv);
+	dgram(&b, mem, 'E');
+	take(&s, &b);
+	fail_with(err, times);
+	r = waiting ? ferry_udp_sendto(NULL, sv[0], &b, NULL, NULL) : ferry_udp_sendto_sync(sv[0], &b, NULL);
+	cr_assert_eq(r, want, "%s%s (%s): expected %d, got %d", waiting ? "waiting send: " : "", what, strerror(err),
+		     want, r);
+	if (want == FERRY_OK) {
+		cr_assert_eq(g_err.tries, times + 1, "%s: expected %u tries, got %u", what, times + 1, g_err.tries);
+		cr_assert(ferry_iobuf_is_empty(&b), "%s: the datagram sent, its window consumed", what);
+	} else {
+		cr_assert_eq(g_err.tries, 1, "%s: one try only, got %u", what, g_err.tries);
+		expect_unchanged(&b, &s, what);
+		cr_assert_eq(ferry_udp_sendto_sync(sv[0], &b, NULL), FERRY_OK, "%s: the next try sends", what);
+	}
+	cr_assert_eq(recv_within(sv[1], got, sizeof(got), 1000), DGRAM, "%s: expected the datagram once", what);
+	cr_assert_eq(recv_within(sv[1], got, sizeof(got), 0), -1, "%s: expected no second datagram", what);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+Test(send, sync_maps_each_errno)
+{
+	for (size_t i = 0; i < sizeof(hard_errnos) / sizeof(hard_errnos[0]); i++)
+		send_case(false, hard_errnos[i], 1, -hard_errnos[i], "a hard error is -errno");
+	send_case(false, EAGAIN, 1, FERRY_NOT_READY, "EAGAIN");
+	send_case(false, EWOULDBLOCK, 1, FERRY_NOT_READY, "EWOULDBLOCK");
+	send_case(false, ENOBUFS, 1, FERRY_NOT_READY, "ENOBUFS");
+	send_case(false, EINTR, 3, FERRY_OK, "EINTR is retried inside");
+}
+
+/* The waiting send: a hard error ends it at once with -errno (no retry, window unchanged); EINTR is retried. */
+Test(send, sendto_ends_on_a_hard_error_and_retries_eintr, .timeout = 20)
+{
+	for (size_t i = 0; i < sizeof(hard_errnos) / sizeof(hard_errnos[0]); i++)
+		send_case(true, hard_errnos[i], 1, -hard_errnos[i], "a hard error ends it with -errno");
+	send_case(true, EINTR, 5, FERRY_OK, "EINTR is retried inside");
+}
