@@ -2,6 +2,7 @@
 #   make            all (libferry .so/.a/.pc, ferryd, the BPF object, examples, tests)
 #   make test       run the test suite (root for the namespace/XDP tests)
 #   make check      ASan+UBSan build of everything, then the same tests
+#   make valgrind   the unit and client tests under valgrind's memcheck
 #   make test-all   what CI runs: test, check, tsan, every fuzzer 60 s (two at a time under -j2), bench-quick
 #   make mutate     the mutation run: each mutant of tests/mutate/ against its suites
 #   make deps       install the Debian packages (apt-get)
@@ -187,6 +188,19 @@ tsan: tests
 	$(Q)$(MAKE) --no-print-directory O=build/tsan SANITIZE=thread daemon build/tsan/tests/workers-stress
 	FERRY_BUILD=$(abspath build/tsan) SANITIZE=thread sh tests/run-tests.sh $(TESTS) $(TSAN_TESTS)
 
+# Valgrind's memcheck over every suite of tests/unit and libferry's client tests
+# (tests/net/test_clients.c): tests/valgrind.sh says what it traces and what fails it.
+# Not the install and deb suites: their work is make, cc and dpkg-buildpackage's, not ferry's.
+empty :=
+space := $(empty) $(empty)
+open  := (
+VALGRIND_SKIP   = install deb
+VALGRIND_SUITES = $(filter-out $(VALGRIND_SKIP),$(sort $(shell sed -n -e 's/^Test$(open)\([a-z_0-9]*\),.*/\1/p' \
+	-e 's/^ParameterizedTest$(open)[^,]*, *\([a-z_0-9]*\),.*/\1/p' tests/unit/*.c))) clients
+VALGRIND_TESTS ?= --filter '@($(subst $(space),|,$(strip $(VALGRIND_SUITES:%=%/*))))'
+valgrind: tests
+	FERRY_BUILD=$(abspath $(O)) sh tests/valgrind.sh $(TESTS) $(VALGRIND_TESTS)
+
 # The whole suite as CI runs it: plain, under ASan+UBSan, the threaded tests under
 # TSan, every fuzzer for 60 s, two at a time under CI's -j2 (tests/fuzz/README.md; a
 # finding fails it), then the bench harness (one short repetition: it fails on harness
@@ -295,7 +309,7 @@ clean:
 # make mutate: tests/mutate/README.md
 -include tests/mutate/mutate.mk
 
-.PHONY: all lib bpf daemon examples tests test check tsan test-all deps demo install clean
+.PHONY: all lib bpf daemon examples tests test check tsan valgrind test-all deps demo install clean
 .DELETE_ON_ERROR:
 # Keep intermediate objects (examples), so make never deletes them after the tests run.
 .SECONDARY:

@@ -47,6 +47,8 @@ static struct {
 	struct ferry_stop *stop;
 	struct ferry_iobuf *kept[KEEP_MAX];
 	unsigned int nkept, nkeeps;
+	struct ferry_iobuf **hoard; /* HOARD: every slot it took, let go only when it ends */
+	size_t nhoard, hoard_cap;
 	struct ferry_iobuf dummy;
 	uint8_t dummy_bytes[64];
 } ch;
@@ -113,8 +115,19 @@ static void on_batch(void *user, struct ferry_iobuf **bufs, const union ferry_so
 	if (ch.cfg->flags & FERRY_TEST_CLIENT_KEEP)
 		keep(bufs, count);
 	if (ch.cfg->flags & FERRY_TEST_CLIENT_HOARD)
-		for (unsigned int i = 0; i < count; i++)
-			bufs[i] = &ch.dummy; /* the slot is the callback's now, for good */
+		for (unsigned int i = 0; i < count; i++) {
+			if (ch.nhoard == ch.hoard_cap) {
+				size_t cap = ch.hoard_cap ? 2 * ch.hoard_cap : 256;
+				struct ferry_iobuf **h = realloc(ch.hoard, cap * sizeof(*h));
+
+				if (!h)
+					break; /* the rest goes back */
+				ch.hoard = h;
+				ch.hoard_cap = cap;
+			}
+			ch.hoard[ch.nhoard++] = bufs[i];
+			bufs[i] = &ch.dummy; /* the slot is the callback's now, until the end */
+		}
 	if (ch.cfg->slow_us)
 		usleep(ch.cfg->slow_us);
 	ferry_client_stats(ch.c, &sh->stats);
@@ -198,6 +211,9 @@ static void child(const struct ferry_test_client_cfg *cfg, struct ferry_test_cli
 	ferry_client_stats(ch.c, &sh->stats);
 	for (unsigned int i = 0; i < ch.nkept; i++)
 		ferry_iobuf_free(ch.kept[i]);
+	for (size_t i = 0; i < ch.nhoard; i++)
+		ferry_iobuf_free(ch.hoard[i]); /* the session goes with the last (valgrind: nothing lost) */
+	free(ch.hoard);
 	ferry_client_status(ch.c, sh->why, sizeof(sh->why));
 	ferry_client_close(ch.c);
 	set_state(FERRY_TEST_CLIENT_ENDED);

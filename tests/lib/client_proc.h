@@ -23,7 +23,7 @@ enum {
 	FERRY_TEST_CLIENT_RECONNECT = 1 << 1, /* reconnect on */
 	FERRY_TEST_CLIENT_KEEP = 1 << 2,      /* keeps slots for a while: frees some, gives others back */
 	FERRY_TEST_CLIENT_ZERO_COPY = 1 << 3, /* asks for a zero-copy session */
-	FERRY_TEST_CLIENT_HOARD = 1 << 4,     /* keeps every slot it gets, and never gives one back */
+	FERRY_TEST_CLIENT_HOARD = 1 << 4,     /* keeps every slot it gets, gives none back until it ends */
 };
 
 enum ferry_test_client_state {

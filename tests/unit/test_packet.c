@@ -269,7 +269,7 @@ Test(packet, ipv6_extension_headers_are_refused)
 
 Test(packet, link_local_source_gets_scope)
 {
-	uint8_t buf[ROOM];
+	uint8_t buf[ROOM] = { 0 }; /* the payload is the buffer's: its bytes go into the checksum */
 	union ferry_sockaddr src, dst;
 	struct ferryd_packet p;
 	long start;
@@ -308,7 +308,7 @@ Test(packet, truncated_frames_rejected)
 /* Header fields that lie, one at a time. */
 Test(packet, malformed_ipv4_rejected)
 {
-	uint8_t buf[ROOM], f[ROOM];
+	uint8_t buf[ROOM], f[ROOM] = { 0 }; /* an IHL past the frame sums bytes past it: zeros, not garbage */
 	union ferry_sockaddr src, dst;
 	struct ferryd_packet p;
 	size_t flen, start = build(buf, AF_INET, 18, &src, &dst, &flen);
