@@ -177,11 +177,12 @@ tsan: tests
 	$(Q)$(MAKE) --no-print-directory O=build/tsan SANITIZE=thread daemon build/tsan/tests/workers-stress
 	FERRY_BUILD=$(abspath build/tsan) SANITIZE=thread sh tests/run-tests.sh $(TESTS) $(TSAN_TESTS)
 
-# The whole suite as CI runs it: plain, under ASan+UBSan, then the threaded tests under TSan.
+# The whole suite as CI runs it: plain, under ASan+UBSan, the threaded tests under TSan, a 2-minute soak.
 test-all:
 	$(Q)$(MAKE) --no-print-directory test
 	$(Q)$(MAKE) --no-print-directory check
 	$(Q)$(MAKE) --no-print-directory tsan
+	$(Q)$(MAKE) --no-print-directory soak DURATION=120
 
 deps:
 	sh tests/install-deps.sh
@@ -208,6 +209,8 @@ clean:
 # make bench, make bench-quick: tests/bench/README.md
 -include tests/bench/bench.mk
 -include tests/fuzz/fuzz.mk
+# make soak DURATION=S: tests/soak/README.md
+-include tests/soak/soak.mk
 
 .PHONY: all lib bpf daemon examples tests test check tsan test-all deps demo install clean
 .DELETE_ON_ERROR:
