@@ -420,14 +420,28 @@ class Soak:
 
         # Sessions, from ferryd's log: every attach, every end with its totals.
         logtext = self.ferryd_log()
-        attached = {int(m.group(1)): m.group(2) for m in
-                    re.finditer(r'session ([0-9]+): pid [0-9]+ .*?attached to service (\S+),', logtext)}
-        ended, by_pid = {}, {}
+        attached = {int(m.group(1)): int(m.group(2)) for m in
+                    re.finditer(r'session ([0-9]+): pid ([0-9]+) .*?attached to service (\S+),', logtext)}
+        ended = {}
         for m in re.finditer(r'session ([0-9]+) \(service (\S+), pid ([0-9]+)\) ended: (.*?); received ([0-9]+) '
                              r'\(dropped ([0-9]+), ring full, ([0-9]+) too big\)', logtext):
             ended[int(m.group(1))] = {'svc': m.group(2), 'why': m.group(4), 'received': int(m.group(5)),
                                       'full': int(m.group(6)), 'big': int(m.group(7))}
-            by_pid.setdefault(int(m.group(3)), []).append(int(m.group(1)))
+        # Each pid's sessions in the order they attached (ids grow): over a long soak pids come
+        # back, each once the process that had it is gone, so the clients of one pid, in the
+        # order they started, had these sessions in this order.
+        by_pid = {}
+        for sid in sorted(attached):
+            by_pid.setdefault(attached[sid], []).append(sid)
+        npid = {}
+        for c in self.clients:
+            with open(c['out'], errors='replace') as f:
+                c['attached'] = 'attached to service' in f.read()
+            if c['attached']:
+                npid[c['proc'].pid] = npid.get(c['proc'].pid, 0) + 1
+        for pid, n in npid.items():
+            if len(by_pid.get(pid, [])) != n:
+                self.fail(f'pid {pid}: {n} clients attached, ferryd logged sessions {by_pid.get(pid, [])}')
         if set(attached) != set(ended):
             self.fail(f'sessions attached {len(attached)}, ended {len(ended)}: '
                       f'never ended {sorted(set(attached) - set(ended))[:10]}')
@@ -437,7 +451,7 @@ class Soak:
         for c in self.clients:
             with open(c['out'], errors='replace') as f:
                 out = f.read()
-            c['attached'] = 'attached to service' in out
+            sid = by_pid[c['proc'].pid].pop(0) if c['attached'] and by_pid.get(c['proc'].pid) else None
             m = re.search(r'ferry-echo datagrams=([0-9]+) .*session=([0-9]+)', out)
             if not c['attached']:
                 cl['never_attached'] += 1  # refused (its service just removed), or killed before attaching
@@ -455,16 +469,15 @@ class Soak:
                 cl['SIGTERM'] += 1
                 if c['proc'].returncode:
                     self.fail(f'client {c["n"]} exited {c["proc"].returncode} after SIGTERM: {out.strip()[-200:]}')
-            # Its session, by its pid (a session ended by ferryd is no longer the client's to report).
-            sess = by_pid.get(c['proc'].pid, [])
-            if not m or len(sess) != 1:
-                self.fail(f'client {c["n"]} ({c["svc"]}, pid {c["proc"].pid}, sessions {sess}) ended cleanly '
-                          f'without a count of its one session: {out.strip()[-200:]}')
+            # Its session, by its pid (a session ferryd ended is no longer the client's to report).
+            if not m or sid not in ended or (int(m.group(2)) and int(m.group(2)) != sid):
+                self.fail(f'client {c["n"]} ({c["svc"]}, pid {c["proc"].pid}, session {sid}) ended cleanly '
+                          f'without a count of that session: {out.strip()[-200:]}')
                 continue
-            s = ended[sess[0]]
+            s = ended[sid]
             s['read'] = int(m.group(1))
             if s['read'] > s['received']:
-                self.fail(f'client {c["n"]} read {s["read"]}, more than its session {sess[0]} received '
+                self.fail(f'client {c["n"]} read {s["read"]}, more than its session {sid} received '
                           f'({s["received"]})')
         for s in ended.values():
             if 'read' in s:
