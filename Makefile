@@ -3,7 +3,8 @@
 #   make test       run the test suite (root for the namespace/XDP tests)
 #   make check      ASan+UBSan build of everything, then the same tests
 #   make valgrind   the unit and client tests under valgrind's memcheck
-#   make test-all   what CI runs: test, check, tsan, every fuzzer 60 s (two at a time under -j2), bench-quick
+#   make test-all   what CI runs: test, check, tsan, every fuzzer 60 s (two at a time under -j2),
+#                   soak DURATION=120, bench-quick
 #   make mutate     the mutation run: each mutant of tests/mutate/ against its suites
 #   make deps       install the Debian packages (apt-get)
 #   make demo       run the embedded-default demo
@@ -203,13 +204,14 @@ valgrind: tests
 
 # The whole suite as CI runs it: plain, under ASan+UBSan, the threaded tests under
 # TSan, every fuzzer for 60 s, two at a time under CI's -j2 (tests/fuzz/README.md; a
-# finding fails it), then the bench harness (one short repetition: it fails on harness
-# errors, not on figures).
+# finding fails it), a 2-minute soak (tests/soak/README.md), then the bench harness (one
+# short repetition: it fails on harness errors, not on figures).
 test-all:
 	$(Q)$(MAKE) --no-print-directory test
 	$(Q)$(MAKE) --no-print-directory check
 	$(Q)$(MAKE) --no-print-directory tsan
 	$(Q)$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=60
+	$(Q)$(MAKE) --no-print-directory soak DURATION=120
 	$(Q)$(MAKE) --no-print-directory bench-quick
 
 deps:
@@ -308,6 +310,8 @@ clean:
 -include tests/fuzz/fuzz.mk
 # make mutate: tests/mutate/README.md
 -include tests/mutate/mutate.mk
+# make soak DURATION=S: tests/soak/README.md
+-include tests/soak/soak.mk
 
 .PHONY: all lib bpf daemon examples tests test check tsan valgrind test-all deps demo install clean
 .DELETE_ON_ERROR:

@@ -90,7 +90,7 @@ struct ferryd_stats {
 	uint64_t rx_packets, rx_bytes, rx_batches; /* datagrams handed to a service's callback */
 	uint64_t rx_truncated;	/* socket engine: longer than the buffer; dropped, never handed on cut */
 	uint64_t rx_bad_header; /* AF_XDP: frame the engine could not parse (the program should not send these) */
-	uint64_t rx_no_service; /* AF_XDP: frame for no configured service */
+	uint64_t rx_no_service; /* frame or datagram for no service (one removed while it was in flight) */
 	uint64_t rx_fill_empty; /* AF_XDP: refills that found the fill ring drained (the kernel had no frame left) */
 	uint64_t rx_fill_short; /* AF_XDP: refills that could not top the fill ring up (no free frame) */
 	uint64_t rx_via_socket; /* AF_XDP: the kernel delivered it on the service socket (fragments); in rx_packets too */

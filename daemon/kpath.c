@@ -2,6 +2,7 @@
 /* A worker's kernel sockets (kpath.h): libferry's recvmmsg loops in, sendmmsg with a backlog out. */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/filter.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -251,7 +252,12 @@ static void on_batch(void *user, struct ferry_iobuf **bufs, const union ferry_so
 		cb_bufs = s->cbufs;
 		cb_srcs = s->csrcs;
 	}
-	if (!n || s->closing)
+	if (ferry_unlikely(n && s->closing)) {
+		/* its service is being removed: the handler is gone */
+		FERRYD_STAT_ADD(st, rx_no_service, n);
+		return;
+	}
+	if (!n)
 		return;
 	FERRYD_STAT_ADD(st, rx_packets, n);
 	FERRYD_STAT_ADD(st, rx_bytes, bytes);
@@ -299,6 +305,38 @@ static void on_batch(void *user, struct ferry_iobuf **bufs, const union ferry_so
 
 static void sock_free(struct kp_sock *s);
 
+/*
+ * A socket of a service being removed, before it closes: what the kernel
+ * queued for it would go with it, uncounted. A filter that takes nothing
+ * goes on first (the kernel drops and counts what comes after: UDP
+ * InErrors), then what is queued is read and counted in rx_no_service.
+ */
+static void count_queued(struct kp_sock *s)
+{
+	struct sock_filter none = BPF_STMT(BPF_RET | BPF_K, 0);
+	struct sock_fprog prog = { .len = 1, .filter = &none };
+	unsigned int errs = 0;
+	uint64_t n = 0;
+	char byte;
+
+	if (s->fd < 0)
+		return;
+	if (setsockopt(s->fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)))
+		ferryd_log(LOG_WARNING, "worker %u: service %s: closing its socket, no filter: %s", s->kp->w->id,
+			   s->svc->name, strerror(errno));
+	/* bounded: a socket's buffer holds a bounded number; errors (ICMP) come once each */
+	while (n < (1u << 24) && errs < 16) {
+		if (recv(s->fd, &byte, 1, MSG_DONTWAIT | MSG_TRUNC) >= 0)
+			n++;
+		else if (errno == EAGAIN || errno == EWOULDBLOCK)
+			break;
+		else
+			errs++;
+	}
+	if (n)
+		FERRYD_STAT_ADD(st_of(s->kp), rx_no_service, n);
+}
+
 static void on_end(void *user, int result, struct ferry_iobuf *last)
 {
 	struct kp_sock *s = user;
@@ -315,6 +353,7 @@ static void on_end(void *user, int result, struct ferry_iobuf *last)
 		kp->socks[s->id][s->nth] = NULL;
 		last_one = --kp->nsocks[s->id] == 0 || !done;
 		kp->closing--;
+		count_queued(s);
 		sock_free(s);
 		if (done && last_one)
 			done(done_user, seq);
@@ -808,6 +847,7 @@ void ferryd_kpath_close(struct ferryd_kpath *kp, unsigned int id, void (*done)(v
 		kp->socks[id][j] = NULL;
 		kp->nsocks[id]--;
 		kp->closing--;
+		count_queued(s);
 		sock_free(s);
 	}
 	if (!any && done)

@@ -437,3 +437,49 @@ Test(ferryd_sock, drain_ends_every_loop_under_traffic, .init = setup, .fini = te
 	cr_assert_eq(ferry_reactor_watches(r), base_watches, "expected no watch left after drain under traffic, %u left",
 		     ferry_reactor_watches(r) - base_watches);
 }
+
+/*
+ * A service removed while the kernel still holds datagrams for its socket:
+ * each one is handed to the handler before the removal, or counted as
+ * rx_no_service; none is freed with the socket uncounted. The datagrams are
+ * queued while the reactor (the worker) does not run, so all of them are in
+ * the socket when the removal comes.
+ */
+static unsigned int counted;
+
+static void counting_cb(void *user, struct ferry_iobuf **bufs, const union ferry_sockaddr *srcs, unsigned int count)
+{
+	counted += count;
+}
+
+Test(ferryd_sock, removed_service_counts_what_its_socket_held, .init = setup, .fini = teardown, .timeout = 30)
+{
+	const unsigned int n = 200;
+	struct ferryd_stats st;
+	int fd;
+
+	add_service("keep", "127.0.0.1:9308");
+	add_service("gone", "127.0.0.1:9307");
+	cfg.services[0].cb = counting_cb;
+	cfg.services[1].cb = counting_cb;
+	start();
+	fd = client(AF_INET);
+	for (unsigned int i = 0; i < n; i++)
+		send_to(fd, "127.0.0.1:9307", "q", 1);
+	cr_assert_eq(eng->ops->remove_service(eng, &cfg.services[1]), 0, "expected the service removed");
+	/* After the removal, what arrives finds no socket: the kernel counts it (UDP NoPorts), not ferryd. */
+	for (unsigned int i = 0; i < 10; i++)
+		send_to(fd, "127.0.0.1:9307", "q", 1);
+	for (int i = 0; i < 20; i++)
+		ferry_reactor_run_once(r, 10);
+	eng->ops->get_stats(eng, &st);
+	cr_log_info("handed to the handler %u (rx_packets %" PRIu64 "), rx_no_service %" PRIu64, counted, st.rx_packets,
+		    st.rx_no_service);
+	cr_assert_eq(st.rx_packets, counted, "expected rx_packets to count what the handler saw");
+	cr_assert_eq(st.rx_packets + st.rx_no_service, n,
+		     "expected each of the %u datagrams queued for the removed service handed on or counted in "
+		     "rx_no_service, got %" PRIu64 " + %" PRIu64,
+		     n, st.rx_packets, st.rx_no_service);
+	cr_assert_eq(ferryd_engine_check_frames(eng), 0, "expected the frame check to pass");
+	close(fd);
+}
