@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The differential test of issue 11: a corpus of crafted frames, sent from the
- * peer namespace through a raw packet socket on fp0, to ferryd --handler echo
+ * The differential test of the XDP path against the kernel's: a corpus of
+ * crafted frames, sent from the peer namespace through a raw packet socket on
+ * fp0, to ferryd --handler echo
  * in xdp mode and then in socket mode (the kernel's own path): for every
  * frame xdp mode must answer exactly what socket mode answers (number of
  * replies, their addresses and ports, payload, VLAN tags, destination MAC),
@@ -276,7 +277,7 @@ static const struct diff_case cases[] = {
 	{.name = "v6 e6 hop limit 0", .f = {TO_E6, .payload_len = 18, .ttl = 0, .ttl_set = true}},
 	{.name = "v6 e6 hop limit 1", .f = {TO_E6, .payload_len = 18, .ttl = 1}},
 	{.name = "v6 e6 hop limit 255, tclass 0xb8", .f = {TO_E6, .payload_len = 18, .ttl = 255, .tos = 0xb8}},
-	/* ---- last: sources that can make ferryd answer itself (issue 11 item 1) */
+	/* ---- last: sources that can make ferryd answer itself */
 	{.name = "v4 e4 src = e4 (198.18.0.1:7777)", .f = {TO_E4, .src = H4, .payload_len = 18}, .sport = E_PORT},
 	{.name = "v4 w4 src 198.18.0.1:7778 (own port)", .f = {TO_W4, .src = H4, .payload_len = 18}, .sport = W_PORT},
 	{.name = "v4 w4 src 127.0.0.1:7778 (own port)", .f = {TO_W4, .src = "127.0.0.1", .payload_len = 18}, .sport = W_PORT},
@@ -871,7 +872,7 @@ static unsigned int compare_runs(struct run *a, struct run *b)
 /*
  * The verdict on two runs. bounded: also expect each ferryd to have sent at
  * most one datagram per datagram it was sent (more means it answered itself:
- * a loop the wire does not show, issue 11 item 1).
+ * a loop the wire does not show).
  */
 static void check_runs(struct run *a, struct run *b, bool bounded)
 {
