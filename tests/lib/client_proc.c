@@ -256,6 +256,20 @@ bool ferry_test_client_wait(struct ferry_test_client *c, enum ferry_test_client_
 	}
 }
 
+uint64_t ferry_test_client_delivered(const struct ferry_test_client *c)
+{
+	return __atomic_load_n(&c->sh->datagrams, __ATOMIC_ACQUIRE);
+}
+
+bool ferry_test_client_wait_delivered(const struct ferry_test_client *c, uint64_t n, int timeout_ms)
+{
+	uint64_t deadline = ferry_test_now_ms() + (uint64_t)timeout_ms;
+
+	while (ferry_test_client_delivered(c) < n && ferry_test_now_ms() < deadline)
+		usleep(2000);
+	return ferry_test_client_delivered(c) >= n;
+}
+
 static bool reaped_within(struct ferry_test_client *c, int ms)
 {
 	uint64_t deadline = ferry_test_now_ms() + (uint64_t)ms;

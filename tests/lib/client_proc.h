@@ -76,6 +76,12 @@ void ferry_test_client_start(struct ferry_test_client *c, const struct ferry_tes
 /* Waits up to timeout_ms for the child's state to reach at least state: true, or false (then it is as it is). */
 bool ferry_test_client_wait(struct ferry_test_client *c, enum ferry_test_client_state state, int timeout_ms);
 
+/* Datagrams the client's callback has seen so far. */
+uint64_t ferry_test_client_delivered(const struct ferry_test_client *c);
+
+/* Waits (bounded: timeout_ms) until the client has seen at least n datagrams; true if it did. */
+bool ferry_test_client_wait_delivered(const struct ferry_test_client *c, uint64_t n, int timeout_ms);
+
 /* SIGTERM (its loop stops), then waits for it (bounded; SIGKILL after). Its shared memory stays readable. */
 void ferry_test_client_stop(struct ferry_test_client *c);
 

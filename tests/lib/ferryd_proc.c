@@ -156,6 +156,27 @@ void ferry_test_ferryd_stop(struct ferry_test_ferryd *d)
 	d->control[0] = '\0';
 }
 
+void ferry_test_ferryd_start(struct ferry_test_ferryd *d, const struct ferry_testns *ns, const char *tag,
+			     const char *const *args, int timeout_ms)
+{
+	int r;
+
+	ferry_test_ferryd_spawn(d, ns, tag, args);
+	r = ferry_test_ferryd_wait_ready(d, timeout_ms);
+	cr_assert_eq(r, 0, "expected ferryd to become ready (%s); log:\n%s", r == -ESRCH ? "it exited" : "timed out",
+		     ferry_test_ferryd_log(d));
+}
+
+void ferry_test_ferryd_stop_clean(struct ferry_test_ferryd *d, int timeout_ms)
+{
+	ferry_test_ferryd_signal(d, SIGTERM);
+	cr_assert_eq(ferry_test_ferryd_wait_exit(d, timeout_ms), 0, "expected ferryd to exit on SIGTERM; log:\n%s",
+		     ferry_test_ferryd_log(d));
+	cr_assert(WIFEXITED(d->status) && WEXITSTATUS(d->status) == 0,
+		  "expected exit 0 (3: frame accounting unbalanced), wait status 0x%x; log:\n%s", d->status,
+		  ferry_test_ferryd_log(d));
+}
+
 int64_t ferry_test_stats_value(const char *log, const char *key)
 {
 	const char *line = NULL, *p;

@@ -60,6 +60,16 @@ int ferry_test_ferryd_signal(const struct ferry_test_ferryd *d, int sig);
 /* Teardown: SIGKILL and reap a running child, remove the log. Safe at any point and twice. */
 void ferry_test_ferryd_stop(struct ferry_test_ferryd *d);
 
+/* ferry_test_ferryd_spawn(), then asserts "ready" within timeout_ms (the log in the message otherwise). */
+void ferry_test_ferryd_start(struct ferry_test_ferryd *d, const struct ferry_testns *ns, const char *tag,
+			     const char *const *args, int timeout_ms);
+
+/*
+ * SIGTERM, then asserts that ferryd exits within timeout_ms with status 0:
+ * it drains and exits 0 only when every UMEM frame is accounted for (3 if not).
+ */
+void ferry_test_ferryd_stop_clean(struct ferry_test_ferryd *d, int timeout_ms);
+
 /* The value of key in the last line of log that starts with "stats "; -1 if there is none or no key. */
 int64_t ferry_test_stats_value(const char *log, const char *key);
 

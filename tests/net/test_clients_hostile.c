@@ -792,27 +792,18 @@ static void start_ferryd(const char *mode, int family, unsigned int nq)
 	char svc[64], q[8];
 	const char *args[] = { "--interface", FERRY_TESTNS_HOST_IF, "--mode", mode, "--queues", q, "--workers", q,
 			       "--handler", "clients", "--service", svc, "--fanout", SERVICE "=all", NULL };
-	int r;
 
 	snprintf(q, sizeof(q), "%u", nq);
 	snprintf(svc, sizeof(svc), SERVICE "=%s:%d",
 		 family == AF_INET6 ? "[" FERRY_TESTNS_HOST6 "]" : FERRY_TESTNS_HOST4, PORT);
 	fx.family = family;
-	ferry_test_ferryd_spawn(&fx.d, &fx.ns, "hostile", args);
-	r = ferry_test_ferryd_wait_ready(&fx.d, READY_MS);
-	cr_assert_eq(r, 0, "expected ferryd to become ready (%s); log:\n%s", r == -ESRCH ? "it exited" : "timed out",
-		     flog());
+	ferry_test_ferryd_start(&fx.d, &fx.ns, "hostile", args, READY_MS);
 }
 
 /* SIGTERM: ferryd must drain and exit 0 (3: frame accounting unbalanced). */
 static void stop_ferryd(void)
 {
-	ferry_test_ferryd_signal(&fx.d, SIGTERM);
-	cr_assert_eq(ferry_test_ferryd_wait_exit(&fx.d, EXIT_MS), 0, "expected ferryd to exit on SIGTERM; log:\n%s",
-		     flog());
-	cr_assert(WIFEXITED(fx.d.status) && WEXITSTATUS(fx.d.status) == 0,
-		  "expected ferryd to exit 0 (3: frame accounting unbalanced), wait status 0x%x; log:\n%s",
-		  fx.d.status, flog());
+	ferry_test_ferryd_stop_clean(&fx.d, EXIT_MS);
 }
 
 /* The well-behaved libferry client on SERVICE, attached. */

@@ -222,21 +222,13 @@ static const char *flog(void)
 
 static void start_ferryd(const char *const *args)
 {
-	int r;
-
-	ferry_test_ferryd_spawn(&fx.d, &fx.ns, "faults", args);
-	r = ferry_test_ferryd_wait_ready(&fx.d, READY_MS);
-	cr_assert_eq(r, 0, "expected ferryd to become ready (%s); log:\n%s", r == -ESRCH ? "it exited" : "timed out",
-		     flog());
+	ferry_test_ferryd_start(&fx.d, &fx.ns, "faults", args, READY_MS);
 }
 
 /* SIGTERM: ferryd drains and exits 0 only when every UMEM frame is accounted for. */
 static void stop_ferryd(void)
 {
-	ferry_test_ferryd_signal(&fx.d, SIGTERM);
-	cr_assert_eq(ferry_test_ferryd_wait_exit(&fx.d, EXIT_MS), 0, "expected ferryd to exit; log:\n%s", flog());
-	cr_assert(WIFEXITED(fx.d.status) && WEXITSTATUS(fx.d.status) == 0,
-		  "expected exit 0 (frame accounting balanced), status 0x%x; log:\n%s", fx.d.status, flog());
+	ferry_test_ferryd_stop_clean(&fx.d, EXIT_MS);
 }
 
 static void start_client(int i, unsigned int flags, const struct ferry_test_client_cfg *more)
@@ -258,16 +250,13 @@ static void start_client(int i, unsigned int flags, const struct ferry_test_clie
 
 static uint64_t delivered(int i)
 {
-	return __atomic_load_n(&fx.c[i].sh->datagrams, __ATOMIC_ACQUIRE);
+	return ferry_test_client_delivered(&fx.c[i]);
 }
 
+/* Waits (bounded) until client i has delivered at least n; true if it did. */
 static bool wait_delivered(int i, uint64_t n, int ms)
 {
-	uint64_t deadline = ferry_test_now_ms() + (uint64_t)ms;
-
-	while (delivered(i) < n && ferry_test_now_ms() < deadline)
-		usleep(2000);
-	return delivered(i) >= n;
+	return ferry_test_client_wait_delivered(&fx.c[i], n, ms);
 }
 
 /* ferryctl --json status: the number of sessions ferryd holds now (asserting it answered). */

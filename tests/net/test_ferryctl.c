@@ -101,20 +101,12 @@ static const char *flog(void)
 
 static void start_ferryd(const char *const *args)
 {
-	int r;
-
-	ferry_test_ferryd_spawn(&fx.d, &fx.ns, "ctl", args);
-	r = ferry_test_ferryd_wait_ready(&fx.d, READY_MS);
-	cr_assert_eq(r, 0, "expected ferryd to become ready (%s); log:\n%s", r == -ESRCH ? "it exited" : "timed out",
-		     flog());
+	ferry_test_ferryd_start(&fx.d, &fx.ns, "ctl", args, READY_MS);
 }
 
 static void stop_ferryd(void)
 {
-	ferry_test_ferryd_signal(&fx.d, SIGTERM);
-	cr_assert_eq(ferry_test_ferryd_wait_exit(&fx.d, EXIT_MS), 0, "expected ferryd to exit; log:\n%s", flog());
-	cr_assert(WIFEXITED(fx.d.status) && WEXITSTATUS(fx.d.status) == 0, "expected exit 0, status 0x%x; log:\n%s",
-		  fx.d.status, flog());
+	ferry_test_ferryd_stop_clean(&fx.d, EXIT_MS);
 }
 
 static const char *ferryctl_path(void)

@@ -47,21 +47,12 @@ static void teardown(void)
 
 static void start_ferryd(const char *const *args)
 {
-	int r;
-
-	ferry_test_ferryd_spawn(&d, &fx.ns, "workers", args);
-	r = ferry_test_ferryd_wait_ready(&d, READY_MS);
-	cr_assert_eq(r, 0, "expected ferryd to become ready (%s); log:\n%s", r == -ESRCH ? "it exited" : "timed out",
-		     ferry_test_ferryd_log(&d));
+	ferry_test_ferryd_start(&d, &fx.ns, "workers", args, READY_MS);
 }
 
 static void stop_ferryd(void)
 {
-	ferry_test_ferryd_signal(&d, SIGTERM);
-	cr_assert_eq(ferry_test_ferryd_wait_exit(&d, EXIT_MS), 0, "expected ferryd to exit; log:\n%s",
-		     ferry_test_ferryd_log(&d));
-	cr_assert(WIFEXITED(d.status) && WEXITSTATUS(d.status) == 0,
-		  "expected exit 0 (every frame accounted for), status 0x%x; log:\n%s", d.status, ferry_test_ferryd_log(&d));
+	ferry_test_ferryd_stop_clean(&d, EXIT_MS);
 }
 
 /* A value of worker i's line ("worker <i> key=value ...") in the last stats block of the log; -1 if none. */
