@@ -157,7 +157,7 @@ static int send_reply(int fd, uint32_t op, int status, const char *why, const st
 	struct ferry_ctl_reply rep;
 	struct iovec iov = { .iov_base = &rep, .iov_len = sizeof(rep) };
 	union {
-		char buf[CMSG_SPACE(sizeof(int) * (2 + FERRY_RING_MAX_WORKERS + FERRY_RING_MAX_AREAS))];
+		char buf[CMSG_SPACE(sizeof(int) * FERRY_CTL_MAX_FDS)];
 		struct cmsghdr align;
 	} u;
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
@@ -365,7 +365,7 @@ static int attach(struct conn *cn, const struct ferry_ctl_attach *a)
 	gid_t groups[MAX_GROUPS];
 	struct ferryd_sess_area areas[FERRY_RING_MAX_AREAS];
 	unsigned int nareas = 0;
-	int fds[2 + FERRY_RING_MAX_WORKERS + FERRY_RING_MAX_AREAS], ngroups = 0, err;
+	int fds[FERRY_CTL_MAX_FDS], ngroups = 0, err;
 	char why[160], text[160];
 	char name[sizeof(a->service) + 1];
 

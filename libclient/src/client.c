@@ -341,12 +341,12 @@ static int attach(struct ferry_client *c, struct session **out, int *ctl, char *
 	struct ferry_ctl_reply rep;
 	struct iovec iov = { .iov_base = &rep, .iov_len = sizeof(rep) };
 	union {
-		char buf[CMSG_SPACE(sizeof(int) * (2 + FERRY_RING_MAX_WORKERS + FERRY_RING_MAX_AREAS))];
+		char buf[CMSG_SPACE(sizeof(int) * FERRY_CTL_MAX_FDS)];
 		struct cmsghdr align;
 	} u;
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf) };
 	struct timeval tv = { .tv_sec = REPLY_MS / 1000, .tv_usec = (REPLY_MS % 1000) * 1000 };
-	int fds[2 + FERRY_RING_MAX_WORKERS + FERRY_RING_MAX_AREAS];
+	int fds[FERRY_CTL_MAX_FDS];
 	unsigned int nfds = 0;
 	struct session *s = NULL;
 	ssize_t n;

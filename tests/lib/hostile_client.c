@@ -13,7 +13,6 @@
 
 #include "hostile_client.h"
 
-#define MAX_FDS (2 + FERRY_RING_MAX_WORKERS + FERRY_RING_MAX_AREAS)
 #define ATTACH_MS 3000
 
 int ferry_test_ctl_connect(const char *path)
@@ -69,7 +68,7 @@ ssize_t ferry_test_ctl_recv(int fd, void *buf, size_t len, int *fds, unsigned in
 			    int timeout_ms)
 {
 	union {
-		char buf[CMSG_SPACE(sizeof(int) * MAX_FDS)];
+		char buf[CMSG_SPACE(sizeof(int) * FERRY_CTL_MAX_FDS)];
 		struct cmsghdr align;
 	} u;
 	struct iovec iov = { .iov_base = buf, .iov_len = len };
@@ -187,7 +186,7 @@ int ferry_test_raw_attach(struct ferry_test_raw *r, const char *control, const s
 			  char *why, size_t whylen)
 {
 	struct ferry_ctl_reply rep;
-	int fds[MAX_FDS], memfd = -1;
+	int fds[FERRY_CTL_MAX_FDS], memfd = -1;
 	unsigned int nfds = 0;
 	struct stat st;
 	ssize_t n;
@@ -207,9 +206,9 @@ int ferry_test_raw_attach(struct ferry_test_raw *r, const char *control, const s
 		snprintf(why, whylen, "sending the attach: %s", strerror(-err));
 		goto fail;
 	}
-	n = ferry_test_ctl_recv(r->ctl, &r->rep, sizeof(r->rep), fds, MAX_FDS, &nfds, ATTACH_MS);
-	if (nfds > MAX_FDS)
-		nfds = MAX_FDS;
+	n = ferry_test_ctl_recv(r->ctl, &r->rep, sizeof(r->rep), fds, FERRY_CTL_MAX_FDS, &nfds, ATTACH_MS);
+	if (nfds > FERRY_CTL_MAX_FDS)
+		nfds = FERRY_CTL_MAX_FDS;
 	if (n != (ssize_t)sizeof(r->rep) || r->rep.magic != FERRY_CTL_MAGIC || r->rep.op != FERRY_CTL_REPLY) {
 		err = n < 0 ? (int)n : -EPROTO;
 		snprintf(why, whylen, "ferryd's answer: %zd bytes, op %u", n, n > 0 ? r->rep.op : 0);

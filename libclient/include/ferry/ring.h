@@ -76,6 +76,8 @@ extern "C" {
 #define FERRY_RING_VERSION 1
 #define FERRY_RING_MAX_WORKERS 64
 #define FERRY_RING_MAX_AREAS 64
+/* The most fds one reply brings: the memfd, the wake pipe, a pipe per worker, an area's memfd each. */
+#define FERRY_CTL_MAX_FDS (2 + FERRY_RING_MAX_WORKERS + FERRY_RING_MAX_AREAS)
 #define FERRY_RING_ALIGN 64
 
 /* Sizes ferryd accepts (it may be configured to accept less). */
