@@ -287,16 +287,22 @@ static void session_counters(const struct ferryd_session *s, struct ferryd_json 
 	ferryd_json_end(j);
 }
 
+/* A session's object opened, with what names it: its id, service and pid. */
+static void session_head(const struct ferryd_session *s, struct ferryd_json *j)
+{
+	ferryd_json_object(j, NULL);
+	ferryd_json_u64(j, "session", s->id);
+	ferryd_json_str(j, "service", s->svc->name);
+	ferryd_json_i64(j, "pid", (int64_t)s->pid);
+}
+
 static void client_counters(const struct ferryd_query_src *q, struct ferryd_json *j)
 {
 	ferryd_json_array(j, "clients");
 	for (unsigned int i = 0; i < q->nsess; i++) {
 		const struct ferryd_session *s = q->sess[i];
 
-		ferryd_json_object(j, NULL);
-		ferryd_json_u64(j, "session", s->id);
-		ferryd_json_str(j, "service", s->svc->name);
-		ferryd_json_i64(j, "pid", (int64_t)s->pid);
+		session_head(s, j);
 		session_counters(s, j);
 		ferryd_json_end(j);
 	}
@@ -389,10 +395,7 @@ static void clients(const struct ferryd_query_src *q, struct ferryd_json *j)
 	for (unsigned int i = 0; i < q->nsess; i++) {
 		const struct ferryd_session *s = q->sess[i];
 
-		ferryd_json_object(j, NULL);
-		ferryd_json_u64(j, "session", s->id);
-		ferryd_json_str(j, "service", s->svc->name);
-		ferryd_json_i64(j, "pid", (int64_t)s->pid);
+		session_head(s, j);
 		ferryd_json_u64(j, "uid", s->uid);
 		ferryd_json_u64(j, "gid", s->gid);
 		ferryd_json_bool(j, "zero_copy", s->zc);
