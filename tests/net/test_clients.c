@@ -102,8 +102,9 @@ static void start_client(int i, const char *service, unsigned int flags, const s
 	cr_assert(ferry_test_client_wait(&fx.c[i], FERRY_TEST_CLIENT_ATTACHED, ATTACH_MS),
 		  "expected client %d to attach to %s (state %d, err %d: %s); ferryd log:\n%s", i, service,
 		  fx.c[i].sh->state, fx.c[i].sh->err, fx.c[i].sh->why, ferryd_log());
-	cr_assert_eq(fx.c[i].sh->state, FERRY_TEST_CLIENT_ATTACHED, "expected client %d attached, state %d (%s)", i,
-		     fx.c[i].sh->state, fx.c[i].sh->why);
+	/* a client told to send may be done with it already: SENT comes only after ATTACHED */
+	cr_assert(fx.c[i].sh->state == FERRY_TEST_CLIENT_ATTACHED || fx.c[i].sh->state == FERRY_TEST_CLIENT_SENT,
+		  "expected client %d attached, state %d (%s)", i, fx.c[i].sh->state, fx.c[i].sh->why);
 }
 
 static uint64_t delivered(int i)
