@@ -220,6 +220,16 @@ int64_t ferry_test_ferryd_ask(struct ferry_test_ferryd *d, const char *key)
 	return -1;
 }
 
+int64_t ferry_test_ferryd_wait_value(struct ferry_test_ferryd *d, const char *key, int64_t want, int timeout_ms)
+{
+	uint64_t deadline = ferry_test_now_ms() + (uint64_t)timeout_ms;
+	int64_t v;
+
+	while ((v = ferry_test_ferryd_ask(d, key)) != want && ferry_test_now_ms() < deadline)
+		usleep(20000);
+	return v;
+}
+
 static int wait_readable(int fd, int timeout_ms)
 {
 	struct pollfd p = {.fd = fd, .events = POLLIN};

@@ -77,6 +77,13 @@ int64_t ferry_test_stats_value(const char *log, const char *key);
 int64_t ferry_test_ferryd_ask(struct ferry_test_ferryd *d, const char *key);
 
 /*
+ * Asks for key until it reads want or timeout_ms have passed; returns the last
+ * value read. For state ferryd settles on its own time, after the test's
+ * action: a session's end, the link's state, frames coming back.
+ */
+int64_t ferry_test_ferryd_wait_value(struct ferry_test_ferryd *d, const char *key, int64_t want, int timeout_ms);
+
+/*
  * From the namespace the calling thread is in: sends len bytes (a pattern;
  * up to the largest UDP datagram) to dst and expects them back byte-exact
  * from dst itself, within 3 tries of 1 s. Asserts, with d's log on failure.

@@ -684,11 +684,7 @@ Test(faults, ferryd_killed_and_restarted_under_load, .fini = teardown, .timeout 
 /* Waits (bounded) for ferryd's stats to say the link is up (or not). */
 static bool wait_link(int64_t up, int ms)
 {
-	uint64_t deadline = ferry_test_now_ms() + (uint64_t)ms;
-
-	while (ferry_test_ferryd_ask(&fx.d, "link_up") != up && ferry_test_now_ms() < deadline)
-		usleep(50 * 1000);
-	return ferry_test_ferryd_ask(&fx.d, "link_up") == up;
+	return ferry_test_ferryd_wait_value(&fx.d, "link_up", up, ms) == up;
 }
 
 /*

@@ -361,11 +361,7 @@ ParameterizedTest(struct mode_case *c, ferryd_life, service_address_not_on_the_i
 /* Waits (3 s) for the stats to say the link is up: the kernel reports a carrier up to a second late (linkwatch). */
 static void wait_link_up(void)
 {
-	uint64_t deadline = ferry_test_now_ms() + 3000;
-
-	while (ferry_test_ferryd_ask(&fx.d, "link_up") != 1 && ferry_test_now_ms() < deadline)
-		usleep(50 * 1000);
-	cr_assert_eq(ferry_test_ferryd_ask(&fx.d, "link_up"), 1, "expected the stats to say the link is up; log:\n%s",
+	cr_assert_eq(ferry_test_ferryd_wait_value(&fx.d, "link_up", 1, 3000), 1, "expected the stats to say the link is up; log:\n%s",
 		     log_of(&fx.d));
 }
 
