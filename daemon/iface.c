@@ -419,6 +419,7 @@ struct note {
 	struct ferryd_iface *i;
 	struct ferryd_link_state *link; /* a copy of the view, changed by link messages */
 	bool addrs;			/* an address changed: read them all again */
+	bool fell;			/* a message said the link stopped running */
 };
 
 static int note_cb(const struct nlmsghdr *nlh, void *data)
@@ -430,12 +431,14 @@ static int note_cb(const struct nlmsghdr *nlh, void *data)
 	case RTM_DELLINK: {
 		const struct ifinfomsg *ifi = mnl_nlmsg_get_payload(nlh);
 		struct link_info li;
+		bool was = n->link->running;
 
 		if (mnl_nlmsg_get_payload_len(nlh) < sizeof(*ifi) || !n->i->ifindex ||
 		    (unsigned int)ifi->ifi_index != n->i->ifindex)
 			break;
 		li = (struct link_info){ .out = n->link };
 		link_apply(nlh, &li);
+		n->fell |= was && !n->link->running;
 		n->addrs = true; /* a link going away takes its addresses; one coming up may add some */
 		break;
 	}
@@ -485,6 +488,16 @@ static void on_events(void *user, uint32_t events)
 	if (err) {
 		ferryd_log(LOG_WARNING, "interface watch: reading the interface and addresses again: %s", strerror(-err));
 		return;
+	}
+	/*
+	 * Down and up again within one read (ferryd busy or stopped meanwhile):
+	 * the views before and after both run, so publish() sees no fall. It
+	 * was one all the same, and counts as one.
+	 */
+	if (n.fell && i->cur->running && s->running) {
+		i->st.link_down++;
+		i->st.link_up++;
+		ferryd_log(LOG_WARNING, "%s went down and came back up between two looks: one fall", s->ifname);
 	}
 	publish(i, s);
 }

@@ -361,8 +361,8 @@ ParameterizedTest(struct mode_case *c, ferryd_life, service_address_not_on_the_i
 /* Waits (3 s) for the stats to say the link is up: the kernel reports a carrier up to a second late (linkwatch). */
 static void wait_link_up(void)
 {
-	cr_assert_eq(ferry_test_ferryd_wait_value(&fx.d, "link_up", 1, 3000), 1, "expected the stats to say the link is up; log:\n%s",
-		     log_of(&fx.d));
+	cr_assert_eq(ferry_test_ferryd_wait_value(&fx.d, "link_up", 1, 3000), 1,
+		     "expected the stats to say the link is up; log:\n%s", log_of(&fx.d));
 }
 
 /* Down at start: said, and served as soon as it comes up (IPv4: a link going down drops IPv6 addresses). */
@@ -392,6 +392,20 @@ Test(ferryd_life, interface_down_at_start_is_served_once_up, .fini = teardown, .
 	wait_link_up();
 	cr_assert_eq(ferry_test_ferryd_ask(&fx.d, "link_down_events"), 1, "expected one down counted; log:\n%s",
 		     log_of(&fx.d));
+	/* down and up while ferryd is stopped: it reads both at once, and counts the fall all the same */
+	cr_assert_eq(ferry_test_ferryd_signal(&fx.d, SIGSTOP), 0, "expected to stop ferryd");
+	cr_assert_eq(ferry_testns_run(&fx.ns, FERRY_TESTNS_HOST,
+				      "ip link set " FERRY_TESTNS_HOST_IF " down && ip link set " FERRY_TESTNS_HOST_IF
+				      " up && for i in $(seq 60); do grep -qx up /sys/class/net/" FERRY_TESTNS_HOST_IF
+				      "/operstate && exit 0; sleep 0.05; done; exit 1"),
+		     0, "expected fh0 down, then up with a carrier within 3 s");
+	cr_assert_eq(ferry_test_ferryd_signal(&fx.d, SIGCONT), 0, "expected to continue ferryd");
+	cr_assert_eq(ferry_test_ferryd_ask(&fx.d, "link_up"), 1, "expected the stats to say the link is up");
+	cr_assert_eq(ferry_test_ferryd_wait_value(&fx.d, "link_down_events", 2, 3000), 2,
+		     "expected the second down counted; log:\n%s", log_of(&fx.d));
+	cr_assert(strstr(log_of(&fx.d), "fh0 went down and came back up between two looks"), "expected it said; log:\n%s",
+		  log_of(&fx.d));
+	echo_by_af_xdp(AF_INET);
 	stop(&fx.d);
 }
 
