@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -194,26 +195,47 @@ int64_t ferry_test_stats_value(const char *log, const char *key)
 	return strtoll(p + strlen(pat), NULL, 10);
 }
 
-static unsigned int count_stats_lines(const char *log)
+/* The log from byte off on, into buf after a '\n' standing for what came before (cut at size - 2). */
+static void read_log_from(const struct ferry_test_ferryd *d, off_t off, char *buf, size_t size)
 {
-	unsigned int n = 0;
+	size_t n = 1;
+	ssize_t r;
+	int fd = open(d->log, O_RDONLY | O_CLOEXEC);
 
-	for (const char *p = log; (p = strstr(p, "\nstats ")); p++)
-		n++;
-	return n + (strncmp(log, "stats ", 6) == 0);
+	buf[0] = '\n';
+	while (fd >= 0 && n < size - 1 && (r = pread(fd, buf + n, size - 1 - n, off + (off_t)(n - 1))) > 0)
+		n += (size_t)r;
+	if (fd >= 0)
+		close(fd);
+	buf[n] = '\0';
 }
 
+/*
+ * Looks for the answer after the log's end as it was before the signal, not
+ * by counting stats lines in ferry_test_ferryd_log()'s copy, which stops at
+ * FERRY_TEST_FERRYD_LOG_MAX; and takes the line only once it is whole: stdout
+ * into a file is written in blocks, and a line can reach the file in two.
+ */
 int64_t ferry_test_ferryd_ask(struct ferry_test_ferryd *d, const char *key)
 {
-	unsigned int before = count_stats_lines(ferry_test_ferryd_log(d));
+	static char buf[FERRY_TEST_FERRYD_LOG_MAX];
 	uint64_t deadline = ferry_test_now_ms() + 3000;
+	struct stat st;
+	off_t from = d->log[0] && stat(d->log, &st) == 0 ? st.st_size : 0;
 
+	/* from the last '\n' on: a line that starts exactly at the old end is found too */
+	from = from > 0 ? from - 1 : 0;
 	cr_assert_eq(ferry_test_ferryd_signal(d, SIGUSR1), 0, "expected to signal ferryd");
 	while (ferry_test_now_ms() < deadline) {
-		const char *log = ferry_test_ferryd_log(d);
+		char *line, *end;
 
-		if (count_stats_lines(log) > before)
-			return ferry_test_stats_value(log, key);
+		read_log_from(d, from, buf, sizeof(buf));
+		line = strstr(buf, "\nstats ");
+		end = line ? strchr(line + 1, '\n') : NULL;
+		if (end) {
+			*end = '\0';
+			return ferry_test_stats_value(line + 1, key);
+		}
 		usleep(10000);
 	}
 	cr_assert_fail("expected a stats line after SIGUSR1; log:\n%s", ferry_test_ferryd_log(d));
