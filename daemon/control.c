@@ -608,10 +608,7 @@ static int reload(struct conn *cn, const struct ferry_ctl_query *q)
 		return answer_error(cn, q, -EOPNOTSUPP, "this ferryd cannot reload its configuration: restart it to "
 							"change it");
 	}
-	/* the reload may run the reactor (a publish waits for the workers): connections wait their turn */
-	c->busy = true;
-	err = c->reload(c->reload_user, why, sizeof(why));
-	c->busy = false;
+	err = ferryd_control_exclusive(c, c->reload, c->reload_user, why, sizeof(why));
 	if (err > 0)
 		err = -EIO; /* a hook that broke the -errno rule: still a failure */
 	ferryd_log(err ? LOG_ERR : LOG_NOTICE, "control: reload asked by pid %d (uid %u): %s%s", (int)cn->pid,
@@ -963,6 +960,19 @@ fail:
 }
 
 /* ---- what a reload changes ---------------------------------------------------------------------- */
+
+int ferryd_control_exclusive(struct ferryd_control *c, int (*fn)(void *user, char *why, size_t whylen), void *user,
+			     char *why, size_t whylen)
+{
+	bool was = c->busy;
+	int err;
+
+	/* fn may run the reactor (a publish waits for the workers): connections wait their turn */
+	c->busy = true;
+	err = fn(user, why, whylen);
+	c->busy = was;
+	return err;
+}
 
 void ferryd_control_end_service(struct ferryd_control *c, const struct ferryd_service *svc, const char *why)
 {

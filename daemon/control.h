@@ -62,6 +62,18 @@ void ferryd_control_set_info(struct ferryd_control *c, const struct ferryd_contr
 void ferryd_control_set_reload(struct ferryd_control *c, int (*fn)(void *user, char *why, size_t whylen),
 			       void *user);
 
+/*
+ * An attach, a session's end and a reload each wait for the workers, and
+ * the control reactor runs meanwhile (where the one worker runs on it, it
+ * must). None may start inside another: each would change the sessions and
+ * services the other is working on. Connections wait their turn by
+ * themselves; a reload from elsewhere (SIGHUP) runs from the top of the
+ * event loop, where none is under way, through this: fn(user, why, whylen),
+ * with connections waiting meanwhile. Returns fn's result.
+ */
+int ferryd_control_exclusive(struct ferryd_control *c, int (*fn)(void *user, char *why, size_t whylen), void *user,
+			     char *why, size_t whylen);
+
 /* A reload removed (or readdressed) svc: its sessions end, each client told why. */
 void ferryd_control_end_service(struct ferryd_control *c, const struct ferryd_service *svc, const char *why);
 

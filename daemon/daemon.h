@@ -32,6 +32,7 @@ struct ferryd {
 	int sigfd;
 	bool quit;
 	int quit_signal;
+	bool reload_pending; /* SIGHUP came: the reload runs from the main loop (main.c) */
 	int exit_status; /* when not 0: why the loop ended other than by a signal */
 	/* systemd (notify.c) */
 	struct ferry_timer *status_timer, *watchdog_timer;

@@ -92,15 +92,14 @@ static void on_signal(void *user, uint32_t events)
 		case SIGUSR1:
 			print_stats(d, "stats");
 			break;
-		case SIGHUP: {
-			/* A reload: what changed is applied, the rest (and its clients) untouched. */
-			char why[256] = "";
-
-			ferryd_log(LOG_INFO, "SIGHUP: reloading the configuration");
-			if (ferryd_reload(d, why, sizeof(why)))
-				ferryd_log(LOG_ERR, "SIGHUP: reload refused: %s; the running configuration stays", why);
+		case SIGHUP:
+			/*
+			 * A reload, from the main loop: this may be a client's attach or
+			 * end waiting for the workers (the reactor runs in that wait),
+			 * which must finish before the sessions and services change.
+			 */
+			d->reload_pending = true;
 			break;
-		}
 		case SIGUSR2:
 			/* Fault injection for tests only: FERRYD_FAULTS=stall makes SIGUSR2
 			 * stall worker 0 (the watchdog's tests), attach-nomem makes the next
@@ -125,6 +124,22 @@ static void on_signal(void *user, uint32_t events)
 			break;
 		}
 	}
+}
+
+static int reload_fn(void *user, char *why, size_t whylen)
+{
+	return ferryd_reload(user, why, whylen);
+}
+
+/* SIGHUP's reload: what changed is applied, the rest (and its clients) untouched. */
+static void reload_by_signal(struct ferryd *d)
+{
+	char why[256] = "";
+
+	d->reload_pending = false;
+	ferryd_log(LOG_INFO, "SIGHUP: reloading the configuration");
+	if (ferryd_control_exclusive(d->control, reload_fn, d, why, sizeof(why)))
+		ferryd_log(LOG_ERR, "SIGHUP: reload refused: %s; the running configuration stays", why);
 }
 
 /* ferryctl reload: the same as SIGHUP, its outcome answered to the client. */
@@ -439,6 +454,8 @@ int main(int argc, char **argv)
 			ferryd_log(LOG_ERR, "event loop failed: %s", strerror(-err));
 			break;
 		}
+		if (d.reload_pending && !d.quit)
+			reload_by_signal(&d); /* here no attach, end or reload is under way */
 	}
 	ferryd_notify_stopping(&d);
 	if (d.quit)

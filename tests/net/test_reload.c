@@ -208,3 +208,54 @@ Test(reload, services_come_and_go_the_others_lose_nothing, .fini = teardown, .ti
 	cr_assert_eq(ferry_test_ferryd_wait_exit(&fx.d, 15000), 0, "expected ferryd to exit");
 	cr_assert(WIFEXITED(fx.d.status) && WEXITSTATUS(fx.d.status) == 0, "expected exit 0, status 0x%x", fx.d.status);
 }
+
+/* How many times the log says that the session of the client with pid ended. */
+static unsigned int ends_of(pid_t pid)
+{
+	const char *log = ferry_test_ferryd_log(&fx.d);
+	unsigned int n = 0;
+	char said[64];
+
+	snprintf(said, sizeof(said), "(service a, pid %d) ended: ", (int)pid);
+	for (const char *p = log; (p = strstr(p, said)); p++)
+		n++;
+	return n;
+}
+
+/*
+ * Clients of a service go and a reload removes it, all while ferryd is
+ * stopped: it finds them together. Each session ends once, then the reload
+ * runs. (A session's end waits for the worker, and with one worker that
+ * wait runs the event loop: a reload used to run inside it, end the same
+ * session again and free it under the first end.)
+ */
+Test(reload, a_reload_waits_for_the_session_ends_under_way, .fini = teardown, .timeout = 60)
+{
+	static const char both[] = "[service a]\nlisten = 198.18.0.1:9000\n\n[service b]\nlisten = 198.18.0.1:9001\n";
+	static const char only_b[] = "[service b]\nlisten = 198.18.0.1:9001\n";
+	pid_t pids[3];
+
+	start(both);
+	for (int i = 0; i < 3; i++) {
+		attach(i, "a");
+		pids[i] = fx.c[i].pid;
+	}
+	cr_assert_eq(ferry_test_ferryd_signal(&fx.d, SIGSTOP), 0, "expected to stop ferryd");
+	for (int i = 0; i < 3; i++)
+		ferry_test_client_kill(&fx.c[i]);
+	write_conf(only_b);
+	cr_assert_eq(ferry_test_ferryd_signal(&fx.d, SIGHUP), 0, "SIGHUP");
+	cr_assert_eq(ferry_test_ferryd_signal(&fx.d, SIGCONT), 0, "expected to continue ferryd");
+	cr_assert(wait_log("reload: 0 services added, 1 removed, 0 changed, 1 unchanged", 0, 5000),
+		  "expected the reload done; log:\n%s", ferry_test_ferryd_log(&fx.d));
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(ends_of(pids[i]), 1, "expected the session of pid %d ended once; log:\n%s", (int)pids[i],
+			     ferry_test_ferryd_log(&fx.d));
+	/* and the control socket serves on: no operation was left half done */
+	attach(0, "b");
+	ferry_test_client_stop(&fx.c[0]);
+	ferry_test_ferryd_signal(&fx.d, SIGTERM);
+	cr_assert_eq(ferry_test_ferryd_wait_exit(&fx.d, 15000), 0, "expected ferryd to exit");
+	cr_assert(WIFEXITED(fx.d.status) && WEXITSTATUS(fx.d.status) == 0, "expected exit 0 (every frame back), "
+		  "status 0x%x; log:\n%s", fx.d.status, ferry_test_ferryd_log(&fx.d));
+}
