@@ -33,6 +33,7 @@ struct ferryd {
 	bool quit;
 	int quit_signal;
 	bool reload_pending; /* SIGHUP came: the reload runs from the main loop (main.c) */
+	bool stats_pending;  /* SIGUSR1 came: the stats are printed from the main loop */
 	int exit_status; /* when not 0: why the loop ended other than by a signal */
 	/* systemd (notify.c) */
 	struct ferry_timer *status_timer, *watchdog_timer;

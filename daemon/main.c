@@ -90,7 +90,9 @@ static void on_signal(void *user, uint32_t events)
 	while (read(d->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
 		switch (si.ssi_signo) {
 		case SIGUSR1:
-			print_stats(d, "stats");
+			/* from the main loop too: this may be the engine's start (no engine yet) or an operation
+			 * under way, waiting for the workers */
+			d->stats_pending = true;
 			break;
 		case SIGHUP:
 			/*
@@ -140,6 +142,25 @@ static void reload_by_signal(struct ferryd *d)
 	ferryd_log(LOG_INFO, "SIGHUP: reloading the configuration");
 	if (ferryd_control_exclusive(d->control, reload_fn, d, why, sizeof(why)))
 		ferryd_log(LOG_ERR, "SIGHUP: reload refused: %s; the running configuration stays", why);
+}
+
+/*
+ * What a signal asked, from the top of the event loop, where no attach, end
+ * or reload is under way (the reactor runs inside those, and inside the
+ * engine's start): true when something ran (then more may be pending).
+ */
+static bool run_pending(struct ferryd *d)
+{
+	if (d->stats_pending) {
+		d->stats_pending = false;
+		print_stats(d, "stats");
+		return true;
+	}
+	if (d->reload_pending) {
+		reload_by_signal(d);
+		return true;
+	}
+	return false;
 }
 
 /* ferryctl reload: the same as SIGHUP, its outcome answered to the client. */
@@ -449,13 +470,14 @@ int main(int argc, char **argv)
 	ferryd_notify_ready(&d);
 
 	while (!d.quit && !d.exit_status) {
+		/* what the signals asked, before waiting: they may have come while the engine started */
+		if (run_pending(&d))
+			continue;
 		err = ferry_reactor_run_once(d.r, -1);
 		if (err < 0) {
 			ferryd_log(LOG_ERR, "event loop failed: %s", strerror(-err));
 			break;
 		}
-		if (d.reload_pending && !d.quit)
-			reload_by_signal(&d); /* here no attach, end or reload is under way */
 	}
 	ferryd_notify_stopping(&d);
 	if (d.quit)

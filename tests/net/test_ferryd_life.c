@@ -266,6 +266,54 @@ Test(ferryd_life, sighup_is_no_reason_to_stop, .fini = teardown, .timeout = 60)
 	stop(&fx.d);
 }
 
+/* Whether pid blocks SIGUSR1: ferryd does from its first line, the test's fork before exec does not. */
+static bool blocks_usr1(pid_t pid)
+{
+	char path[64], line[256];
+	bool yes = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "SigBlk:", 7))
+			yes = strtoull(line + 7, NULL, 16) & (1ull << (SIGUSR1 - 1));
+	fclose(f);
+	return yes;
+}
+
+/*
+ * SIGUSR1 while ferryd starts: read while the engine's start waits for its
+ * worker (with one, the event loop runs there), before there is an engine
+ * to print. The stats come once ferryd is ready; it used to crash there.
+ */
+Test(ferryd_life, sigusr1_while_starting_prints_once_ready, .fini = teardown, .timeout = 60)
+{
+	const char *args[] = {"--interface", FERRY_TESTNS_HOST_IF, "--mode", "xdp", "--handler", "echo", SERVICES,
+			      NULL};
+	int r, tries = 0;
+
+	env_up();
+	ferry_test_ferryd_spawn(&fx.d, &fx.ns, "usr1", args);
+	while (!blocks_usr1(fx.d.pid) && tries++ < 5000)
+		usleep(200);
+	cr_assert(blocks_usr1(fx.d.pid), "expected ferryd to block its signals at start; log:\n%s", log_of(&fx.d));
+	cr_assert_eq(ferry_test_ferryd_signal(&fx.d, SIGUSR1), 0, "expected to send SIGUSR1");
+	if (strstr(log_of(&fx.d), "ferryd: ready"))
+		cr_log_info("ferryd was ready before SIGUSR1 came: this run did not test the start");
+	r = ferry_test_ferryd_wait_ready(&fx.d, READY_TIMEOUT_MS);
+	cr_assert_eq(r, 0, "expected ferryd to become ready (%s); log:\n%s", r == -ESRCH ? "it exited" : "timed out",
+		     log_of(&fx.d));
+	for (tries = 0; ferry_test_stats_value(log_of(&fx.d), "rx_packets") < 0 && tries < 300; tries++)
+		usleep(10000);
+	cr_assert_geq(ferry_test_stats_value(log_of(&fx.d), "rx_packets"), 0, "expected the stats printed; log:\n%s",
+		      log_of(&fx.d));
+	echo(AF_INET, 18);
+	stop(&fx.d);
+}
+
 /* A signal whose default would end the process ends it cleanly instead: program detached, stats printed. */
 Test(ferryd_life, other_terminating_signals_detach, .fini = teardown, .timeout = 60)
 {
