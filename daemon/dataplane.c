@@ -102,12 +102,17 @@ static uint64_t post_all(struct ferryd_dp *dp, uint32_t kind, void *ptr, void (*
 	return seq;
 }
 
+static void ref_link(void *p)
+{
+	ferryd_link_state_get(p);
+}
+
 /*
  * Waits until every worker has answered command seq (bounded): its answer
  * (the first error) or -ETIMEDOUT, with the reason in why. A worker on the
  * control thread answers when the control reactor runs: it runs here.
  */
-static int wait_all(struct ferryd_dp *dp, uint64_t seq, char *why, size_t whylen)
+static int wait_for(struct ferryd_dp *dp, uint64_t seq, char *why, size_t whylen)
 {
 	uint64_t deadline = ferryd_now_ms() + COMMAND_MS;
 	bool inline_worker = dp->nw == 1 && !dp->w[0].threaded;
@@ -145,6 +150,21 @@ static int wait_all(struct ferryd_dp *dp, uint64_t seq, char *why, size_t whylen
 	}
 }
 
+/* wait_for(), with nothing else sent to the workers meanwhile (dataplane.h: waiting). */
+static int wait_all(struct ferryd_dp *dp, uint64_t seq, char *why, size_t whylen)
+{
+	int err;
+
+	dp->waiting++;
+	err = wait_for(dp, seq, why, whylen);
+	if (--dp->waiting == 0 && dp->link_pending && !dp->drained) {
+		/* the interface changed meanwhile: its view now, not waited for */
+		dp->link_pending = false;
+		post_all(dp, FERRYD_MSG_LINK, (void *)ferryd_iface_state(dp->iface), ref_link);
+	}
+	return err;
+}
+
 /* ---- what the program and the workers are told of the interface ---------------------------- */
 
 /* The largest frame an AF_XDP socket of ours takes: the UMEM frame less the kernel's headroom (copy mode). */
@@ -167,11 +187,6 @@ static int tell_prog(struct ferryd_dp *dp, const struct ferryd_link_state *ls, c
 	return err;
 }
 
-static void ref_link(void *p)
-{
-	ferryd_link_state_get(p);
-}
-
 static void on_iface_change(void *user, const struct ferryd_link_state *old, const struct ferryd_link_state *now)
 {
 	struct ferryd_dp *dp = user;
@@ -180,8 +195,11 @@ static void on_iface_change(void *user, const struct ferryd_link_state *old, con
 		tell_prog(dp, now, old);
 	if (old->mtu != now->mtu)
 		ferryd_log(LOG_INFO, "%s: MTU %u -> %u", now->ifname, old->mtu, now->mtu);
-	/* Each worker takes the new view between two batches; not waited for. */
-	post_all(dp, FERRYD_MSG_LINK, (void *)now, ref_link);
+	/* Each worker takes the new view between two batches; not waited for (nor sent inside a wait). */
+	if (dp->waiting)
+		dp->link_pending = true;
+	else
+		post_all(dp, FERRYD_MSG_LINK, (void *)now, ref_link);
 }
 
 /* ---- services ------------------------------------------------------------------------------- */
@@ -286,6 +304,8 @@ bool ferryd_dp_workers_alive(struct ferryd_engine *e)
 		if (dp->peer[i].acked < dp->ping_seq)
 			return false; /* the last ping is not answered: no new one on top of it */
 	}
+	if (dp->waiting)
+		return true; /* answering the command waited for (bounded): no ping on top of it */
 	/* an inline worker answers when the control reactor runs next; a thread, when it runs its loop */
 	dp->ping_seq = post_all(dp, FERRYD_MSG_SYNC, NULL, NULL);
 	return true;

@@ -49,6 +49,14 @@ struct ferryd_dp {
 	struct ferryd_dp_peer *peer;	  /* one per worker */
 	uint64_t seq;			  /* commands sent */
 	uint64_t ping_seq;		  /* the last watchdog ping (ferryd_dp_workers_alive) */
+	/*
+	 * Inside a wait for the workers' answers (the control reactor runs there
+	 * with an inline worker): nothing else is sent meanwhile, or its answer
+	 * could come before the awaited one (a removed service's sockets answer
+	 * once closed) and pass for it. A new view of the interface goes after.
+	 */
+	unsigned int waiting;
+	bool link_pending;
 	uint64_t not_on_worker;		  /* sends and releases from a thread that runs no worker of ours */
 	void (*on_session_failed)(void *user, struct ferryd_session *s);
 	void *session_user;

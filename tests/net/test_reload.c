@@ -21,6 +21,7 @@
 
 #include "client_proc.h"
 #include "ferryd_proc.h"
+#include "hostile_client.h"
 #include "netns.h"
 
 #define READY_MS 15000
@@ -258,4 +259,83 @@ Test(reload, a_reload_waits_for_the_session_ends_under_way, .fini = teardown, .t
 	cr_assert_eq(ferry_test_ferryd_wait_exit(&fx.d, 15000), 0, "expected ferryd to exit");
 	cr_assert(WIFEXITED(fx.d.status) && WEXITSTATUS(fx.d.status) == 0, "expected exit 0 (every frame back), "
 		  "status 0x%x; log:\n%s", fx.d.status, ferry_test_ferryd_log(&fx.d));
+}
+
+static void ctl_ask(int fd, uint32_t verb, uint32_t seq)
+{
+	struct ferry_ctl_query q = {.magic = FERRY_CTL_MAGIC, .version = FERRY_RING_VERSION, .op = FERRY_CTL_QUERY,
+				    .verb = verb, .seq = seq};
+
+	cr_assert_eq(ferry_test_ctl_send(fd, &q, sizeof(q), NULL, 0), 0, "expected to send query %u", seq);
+}
+
+/* The status of the answer to query seq on fd (asserts it comes). */
+static int ctl_status(int fd, uint32_t seq)
+{
+	static uint8_t buf[FERRY_CTL_PART_MAX];
+	struct ferry_ctl_answer h;
+	ssize_t n;
+
+	do {
+		n = ferry_test_ctl_recv(fd, buf, sizeof(buf), NULL, 0, NULL, 10000);
+		cr_assert_geq(n, (ssize_t)sizeof(h), "expected the answer to query %u; log:\n%s", seq,
+			      ferry_test_ferryd_log(&fx.d));
+		memcpy(&h, buf, sizeof(h));
+	} while (!(h.flags & FERRY_CTL_ANSWER_LAST));
+	cr_assert_eq(h.seq, seq, "expected the answer to query %u, got %u", seq, h.seq);
+	return h.status;
+}
+
+/* Whether the host's interface has no tentative IPv6 address left (its link-local one's DAD done), within 10 s. */
+static bool dad_done(void)
+{
+	char out[512];
+
+	for (uint64_t t = ferry_test_now_ms() + 10000; ferry_test_now_ms() < t; usleep(50000))
+		if (!ferry_test_capture(out, sizeof(out), "ip -n %s -6 addr show tentative", fx.ns.host) && !out[0])
+			return true;
+	return false;
+}
+
+/*
+ * A reload removes a service and adds another in its place (its id), and the
+ * interface changes while the removal waits for the worker: ferryd reads the
+ * reload and the change together, after a stop. The worker closes a removed
+ * service's sockets before it answers; a new view of the interface sent in
+ * that wait used to be answered first and pass for the removal's answer, and
+ * the new service found the old sockets still there and opened none: it
+ * received nothing. It echoes.
+ */
+Test(reload, an_interface_change_inside_a_removal_waits_its_turn, .fini = teardown, .timeout = 60)
+{
+	static const char before[] = "handler = echo\n\n[service a]\nlisten = 198.18.0.1:9000\n\n"
+				     "[service b]\nlisten = 198.18.0.1:9001\n";
+	static const char after[] = "handler = echo\n\n[service b]\nlisten = 198.18.0.1:9001\n\n"
+				    "[service c]\nlisten = 198.18.0.1:9002\n";
+	union ferry_sockaddr dst;
+	int fd;
+
+	start(before);
+	/* no change of the interface is left to read but the test's own */
+	cr_assert(dad_done(), "expected the link-local address's DAD done");
+	fd = ferry_test_ctl_connect(fx.d.control);
+	cr_assert_geq(fd, 0, "expected to connect: %s", strerror(-fd));
+	ctl_ask(fd, FERRY_CTL_STATUS, 1);
+	cr_assert_eq(ctl_status(fd, 1), 0, "expected the status"); /* the connection is ferryd's, DAD's end read */
+	cr_assert_eq(ferry_test_ferryd_signal(&fx.d, SIGSTOP), 0, "expected to stop ferryd");
+	write_conf(after);
+	/* the reload asked first, then the interface changes: in that order when ferryd goes on */
+	ctl_ask(fd, FERRY_CTL_RELOAD, 2);
+	cr_assert_eq(ferry_testns_run(&fx.ns, FERRY_TESTNS_HOST, "ip addr add 198.18.0.9/24 dev " FERRY_TESTNS_HOST_IF),
+		     0, "expected an address added");
+	cr_assert_eq(ferry_test_ferryd_signal(&fx.d, SIGCONT), 0, "expected to continue ferryd");
+	cr_assert_eq(ctl_status(fd, 2), 0, "expected the reload done; log:\n%s", ferry_test_ferryd_log(&fx.d));
+	close(fd);
+	cr_assert_eq(ferry_testns_enter(&fx.ns, FERRY_TESTNS_PEER), 0, "expected to enter the peer namespace");
+	ferry_testns_addr(FERRY_TESTNS_HOST, AF_INET, 9002, &dst);
+	ferry_test_expect_echo(&fx.d, &dst, 32);
+	ferry_testns_addr(FERRY_TESTNS_HOST, AF_INET, 9001, &dst);
+	ferry_test_expect_echo(&fx.d, &dst, 32);
+	cr_assert_eq(ferry_testns_enter(&fx.ns, FERRY_TESTNS_ROOT), 0, "expected to leave the peer namespace");
+	ferry_test_ferryd_stop_clean(&fx.d, 15000);
 }
