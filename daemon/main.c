@@ -163,6 +163,16 @@ static bool run_pending(struct ferryd *d)
 	return false;
 }
 
+static int drain_fn(void *user, char *why, size_t whylen)
+{
+	struct ferryd *d = user;
+
+	(void)why;
+	(void)whylen;
+	d->engine->ops->drain(d->engine);
+	return 0;
+}
+
 /* ferryctl reload: the same as SIGHUP, its outcome answered to the client. */
 static int reload_by_client(void *user, char *why, size_t whylen)
 {
@@ -482,7 +492,9 @@ int main(int argc, char **argv)
 	ferryd_notify_stopping(&d);
 	if (d.quit)
 		ferryd_log(LOG_INFO, "%s: draining", strsignal(d.quit_signal));
-	d.engine->ops->drain(d.engine);
+	/* the drain waits for the workers (the reactor runs): connections wait, no attach or reload starts now;
+	 * ferryd_control_stop() tells the clients */
+	ferryd_control_exclusive(d.control, drain_fn, &d, why, sizeof(why));
 	print_stats(&d, "stats");
 	ferryd_control_stop(d.control, d.exit_status == EXIT_IFACE_GONE ? "ferryd's interface was deleted"
 								       : "ferryd is shutting down");

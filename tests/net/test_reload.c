@@ -339,3 +339,54 @@ Test(reload, an_interface_change_inside_a_removal_waits_its_turn, .fini = teardo
 	cr_assert_eq(ferry_testns_enter(&fx.ns, FERRY_TESTNS_ROOT), 0, "expected to leave the peer namespace");
 	ferry_test_ferryd_stop_clean(&fx.d, 15000);
 }
+
+/*
+ * SIGTERM, a reload asked and an attach, all while ferryd is stopped: it
+ * reads them together, stops and drains. The drain waits for the worker
+ * (with one, the event loop runs there): the reload and the attach used to
+ * run inside it, a service removed and a session made while ferryd shut
+ * down. Now neither starts: both connections are closed unanswered, the
+ * session there was told ferryd shuts down, and ferryd exits 0.
+ */
+Test(reload, nothing_starts_while_ferryd_drains, .fini = teardown, .timeout = 60)
+{
+	static const char both[] = "[service a]\nlisten = 198.18.0.1:9000\n\n[service b]\nlisten = 198.18.0.1:9001\n";
+	static const char only_b[] = "[service b]\nlisten = 198.18.0.1:9001\n";
+	struct ferry_ctl_attach a;
+	struct ferry_ctl_reply rep;
+	int rfd, afd;
+	ssize_t n;
+
+	start(both);
+	attach(0, "a");
+	cr_assert_eq(ferry_test_ferryd_signal(&fx.d, SIGSTOP), 0, "expected to stop ferryd");
+	cr_assert_eq(ferry_test_ferryd_signal(&fx.d, SIGTERM), 0, "SIGTERM");
+	write_conf(only_b);
+	rfd = ferry_test_ctl_connect(fx.d.control);
+	cr_assert_geq(rfd, 0, "expected to connect: %s", strerror(-rfd));
+	ctl_ask(rfd, FERRY_CTL_RELOAD, 1);
+	afd = ferry_test_ctl_connect(fx.d.control);
+	cr_assert_geq(afd, 0, "expected to connect: %s", strerror(-afd));
+	ferry_test_ctl_attach_msg(&a, "b", 0, 0, 0);
+	cr_assert_eq(ferry_test_ctl_send(afd, &a, sizeof(a), NULL, 0), 0, "expected to ask for a session");
+	cr_assert_eq(ferry_test_ferryd_signal(&fx.d, SIGCONT), 0, "expected to continue ferryd");
+	cr_assert_eq(ferry_test_ferryd_wait_exit(&fx.d, 15000), 0, "expected ferryd to exit");
+	cr_assert(WIFEXITED(fx.d.status) && WEXITSTATUS(fx.d.status) == 0, "expected exit 0, status 0x%x; log:\n%s",
+		  fx.d.status, ferry_test_ferryd_log(&fx.d));
+	n = ferry_test_ctl_recv(rfd, &rep, sizeof(rep), NULL, 0, NULL, 1000);
+	close(rfd);
+	/* closed with the request unread: a reset, or an end */
+	cr_assert(n == 0 || n == -ECONNRESET, "expected the reload's connection closed unanswered, got %zd; log:\n%s",
+		  n, ferry_test_ferryd_log(&fx.d));
+	n = ferry_test_ctl_recv(afd, &rep, sizeof(rep), NULL, 0, NULL, 1000);
+	close(afd);
+	cr_assert(n == 0 || n == -ECONNRESET,
+		  "expected the attach's connection closed unanswered, got %zd (status %d); log:\n%s", n,
+		  n > 0 ? rep.status : 0, ferry_test_ferryd_log(&fx.d));
+	cr_assert_not(strstr(ferry_test_ferryd_log(&fx.d), "reload asked") ||
+			      strstr(ferry_test_ferryd_log(&fx.d), "attached to service b"),
+		      "expected no reload and no session once ferryd stopped; log:\n%s", ferry_test_ferryd_log(&fx.d));
+	cr_assert(ferry_test_client_wait(&fx.c[0], FERRY_TEST_CLIENT_ENDED, 5000) &&
+			  strstr(fx.c[0].sh->why, "shutting down"),
+		  "expected the client told ferryd shuts down (%s)", fx.c[0].sh->why);
+}
