@@ -189,6 +189,13 @@ tsan: tests
 	$(Q)$(MAKE) --no-print-directory O=build/tsan SANITIZE=thread daemon build/tsan/tests/workers-stress
 	FERRY_BUILD=$(abspath build/tsan) SANITIZE=thread sh tests/run-tests.sh $(TESTS) $(TSAN_TESTS)
 
+# The control thread's events, many at once (tests/stress/storm.sh), against the ASan
+# build: ferryd stopped while clients come and go, reloads, queries and link changes
+# pile up, then let go. Needs root.
+storm:
+	$(Q)$(MAKE) --no-print-directory O=build/san SANITIZE=1 daemon examples
+	bash tests/stress/storm.sh build/san
+
 # Valgrind's memcheck over every suite of tests/unit and libferry's client tests
 # (tests/net/test_clients.c): tests/valgrind.sh says what it traces and what fails it.
 # Not the install and deb suites: their work is make, cc and dpkg-buildpackage's, not ferry's.
@@ -202,13 +209,14 @@ VALGRIND_TESTS ?= --filter '@($(subst $(space),|,$(strip $(VALGRIND_SUITES:%=%/*
 valgrind: tests
 	FERRY_BUILD=$(abspath $(O)) sh tests/valgrind.sh $(TESTS) $(VALGRIND_TESTS)
 
-# The whole suite as CI runs it: plain, under ASan+UBSan, the threaded tests under
+# The whole suite as CI runs it: plain, under ASan+UBSan, the event storm (ASan), the threaded tests under
 # TSan, every fuzzer for 60 s, two at a time under CI's -j2 (tests/fuzz/README.md; a
 # finding fails it), a 2-minute soak (tests/soak/README.md), then the bench harness (one
 # short repetition: it fails on harness errors, not on figures).
 test-all:
 	$(Q)$(MAKE) --no-print-directory test
 	$(Q)$(MAKE) --no-print-directory check
+	$(Q)$(MAKE) --no-print-directory storm
 	$(Q)$(MAKE) --no-print-directory tsan
 	$(Q)$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=60
 	$(Q)$(MAKE) --no-print-directory soak DURATION=120
@@ -313,7 +321,7 @@ clean:
 # make soak DURATION=S: tests/soak/README.md
 -include tests/soak/soak.mk
 
-.PHONY: all lib bpf daemon examples tests test check tsan valgrind test-all deps demo install clean
+.PHONY: all lib bpf daemon examples tests test check storm tsan valgrind test-all deps demo install clean
 .DELETE_ON_ERROR:
 # Keep intermediate objects (examples), so make never deletes them after the tests run.
 .SECONDARY:
