@@ -77,12 +77,15 @@ enum hostile_kind {
 	RX_RET_OUT_OF_RANGE,  /* rx_ret names slot rx_slots + 7 */
 	RX_RET_AREA,	      /* rx_ret names a slot of area 1 (the session has no areas) */
 	RX_RET_TWICE,	      /* rx_ret gives back the same held slot twice: the second time it holds it no more */
+	RX_RET_ONE_PAST,      /* rx_ret names slot rx_slots: one past the last */
 	TX_FAR_AHEAD,	      /* tx producer 1000 entries past its ring */
 	TX_SLOT_OUT_OF_RANGE, /* tx names slot tx_slots + 3 */
 	TX_PAST_SLOT,	      /* tx: 64 bytes at slot_size - 8 */
 	TX_OFFSET_WRAPS,      /* tx: off + len wraps 32 bits */
 	TX_SLOT_TWICE,	      /* tx: the same slot twice in one batch */
 	TX_BAD_FAMILY,	      /* tx: destination of family 1 (AF_UNIX) */
+	TX_SLOT_ONE_PAST,     /* tx names slot tx_slots: one past the last */
+	TX_RESERVED,	      /* tx: a descriptor's reserved field not 0 */
 	RANDOM,		      /* everything after the header, random, again and again; every worker kicked */
 	RANDOM_NO_KICK,	      /* the same, never kicking: only the RX path (rx_ret, read lazily) can notice */
 	FUZZ,		      /* session after session: a correct client that breaks one rule at a random moment */
@@ -184,6 +187,10 @@ static void break_rule(struct ferry_test_raw *r, const struct hostile_cfg *cfg, 
 		w->rx_ret_desc[0] = (struct ferry_ret_desc){ .slot = rxs + 7 };
 		publish_idx(&w->rx_ret->producer, 1);
 		break;
+	case RX_RET_ONE_PAST:
+		w->rx_ret_desc[0] = (struct ferry_ret_desc){ .slot = rxs };
+		publish_idx(&w->rx_ret->producer, 1);
+		break;
 	case RX_RET_AREA:
 		w->rx_ret_desc[0] = (struct ferry_ret_desc){ .slot = first, .area = 1 };
 		publish_idx(&w->rx_ret->producer, 1);
@@ -222,6 +229,16 @@ static void break_rule(struct ferry_test_raw *r, const struct hostile_cfg *cfg, 
 	case TX_BAD_FAMILY:
 		tx_ok(r, 0, &w->tx_desc[0], 0, cfg->family);
 		w->tx_desc[0].dst.family = AF_UNIX;
+		publish_idx(&w->tx->producer, 1);
+		break;
+	case TX_SLOT_ONE_PAST:
+		tx_ok(r, 0, &w->tx_desc[0], 0, cfg->family);
+		w->tx_desc[0].slot = txs;
+		publish_idx(&w->tx->producer, 1);
+		break;
+	case TX_RESERVED:
+		tx_ok(r, 0, &w->tx_desc[0], 0, cfg->family);
+		w->tx_desc[0].reserved = 0x100;
 		publish_idx(&w->tx->producer, 1);
 		break;
 	default:
@@ -1078,6 +1095,8 @@ GARBAGE(garbage_rx_ret_past_held, { RX_RET_PAST_HELD, "xdp", AF_INET, 1, { "rx_r
 GARBAGE(garbage_rx_ret_backwards, { RX_RET_BACKWARDS, "xdp", AF_INET, 1, { "rx_ret", "4294967295", "held 16" } })
 /* rx_ret names slot 23 of 16. */
 GARBAGE(garbage_rx_ret_out_of_range, { RX_RET_OUT_OF_RANGE, "xdp", AF_INET, 1, { "rx_ret", "slot 23", "out of range" } })
+/* rx_ret names slot 16 of 16: the first past the end. */
+GARBAGE(garbage_rx_ret_one_past, { RX_RET_ONE_PAST, "xdp", AF_INET, 1, { "rx_ret", "slot 16", "out of range" } })
 /* rx_ret names area 1: a copy session has none. */
 GARBAGE(garbage_rx_ret_area, { RX_RET_AREA, "xdp", AF_INET, 1, { "rx_ret", "area 1", "no areas" } })
 /* rx_ret gives back a slot it holds twice: the second time it does not hold it. */
@@ -1088,6 +1107,10 @@ GARBAGE(garbage_rx_ret_twice_socket_ipv6, { RX_RET_TWICE, "socket", AF_INET6, 1,
 GARBAGE(garbage_tx_far_ahead, { TX_FAR_AHEAD, "xdp", AF_INET, 1, { "tx: producer index 1016", "ring's 16", NULL } })
 /* tx names slot 19 of 16. */
 GARBAGE(garbage_tx_slot_out_of_range, { TX_SLOT_OUT_OF_RANGE, "xdp", AF_INET, 1, { "tx: slot 19", "out of range", NULL } })
+/* tx names slot 16 of 16: the first past the end. */
+GARBAGE(garbage_tx_slot_one_past, { TX_SLOT_ONE_PAST, "xdp", AF_INET, 1, { "tx: slot 16", "out of range", NULL } })
+/* tx: a descriptor whose reserved field is 0x100. */
+GARBAGE(garbage_tx_reserved, { TX_RESERVED, "xdp", AF_INET, 1, { "tx: reserved field is 0x100", NULL, NULL } })
 /* tx: 64 bytes at offset slot_size - 8. */
 GARBAGE(garbage_tx_past_slot, { TX_PAST_SLOT, "xdp", AF_INET, 1, { "tx: 64 bytes", "offset 2040", "slot of 2048" } })
 /* tx: offset 2^32 - 16 and 32 bytes: off + len wraps 32 bits to 16. */
@@ -1360,6 +1383,7 @@ struct ctl_case {
 	unsigned int nfds;     /* pipes' write ends sent along */
 	int status;	       /* the refusal's status */
 	const char *why;       /* in its reason */
+	unsigned int reserved; /* not 0: reserved[reserved - 1] is not 0 */
 };
 
 #define A sizeof(struct ferry_ctl_attach)
@@ -1368,30 +1392,37 @@ struct ctl_case {
 #define OP FERRY_CTL_ATTACH
 
 static const struct ctl_case ctl_cases[] = {
-	{ "wrong magic", A, 0x12345678, V, OP, 0, SERVICE, 0, 0, 0, 0, -EPROTO, "not a ferry client" },
-	{ "2 bytes", 2, M, V, OP, 0, SERVICE, 0, 0, 0, 0, -EPROTO, "not a ferry client" },
-	{ "8 bytes: magic and version only", 8, M, V, OP, 0, SERVICE, 0, 0, 0, 0, -EPROTO, "8-byte message" },
-	{ "a short attach", 20, M, V, OP, 0, SERVICE, 0, 0, 0, 0, -EPROTO, "not 20" },
-	{ "a long attach (cut by ferryd)", 700, M, V, OP, 0, SERVICE, 0, 0, 0, 0, -EPROTO, "an attach is" },
-	{ "wrong version", A, M, 99, OP, 0, SERVICE, 0, 0, 0, 0, -EPROTO, "version 99" },
-	{ "wrong version, short", 40, M, 7, OP, 0, SERVICE, 0, 0, 0, 0, -EPROTO, "version 7" },
-	{ "an unknown op", A, M, V, 77, 0, SERVICE, 0, 0, 0, 0, -EPROTO, "got op 77" },
-	{ "a detach before any attach", A, M, V, FERRY_CTL_DETACH, 0, SERVICE, 0, 0, 0, 0, -EPROTO, "got op 3" },
-	{ "an END from the client", A, M, V, FERRY_CTL_END, 0, SERVICE, 0, 0, 0, 0, -EPROTO, "got op 4" },
-	{ "unknown flags", A, M, V, OP, 0x80, SERVICE, 0, 0, 0, 0, -EINVAL, "unknown attach flags" },
-	{ "zero-copy (not offered)", A, M, V, OP, FERRY_CTL_ZEROCOPY, SERVICE, 0, 0, 0, 0, -EPERM, "--client-zero-copy" },
-	{ "3 RX slots", A, M, V, OP, 0, SERVICE, 3, 0, 0, 0, -EINVAL, "power of two" },
-	{ "2^31 TX slots", A, M, V, OP, 0, SERVICE, 0, 0x80000000u, 0, 0, -EINVAL, "power of two" },
-	{ "slots of 100 bytes", A, M, V, OP, 0, SERVICE, 0, 0, 100, 0, -EINVAL, "multiple of 64" },
-	{ "slots of 2^32 - 64 bytes", A, M, V, OP, 0, SERVICE, 0, 0, 0xffffffc0u, 0, -EINVAL, "multiple of 64" },
-	{ "a region past the bound", A, M, V, OP, 0, SERVICE, 65536, 65536, 65536, 0, -E2BIG, "MiB" },
-	{ "no such service", A, M, V, OP, 0, "nope", 0, 0, 0, 0, -ESRCH, "no service 'nope'" },
+	{ "wrong magic", A, 0x12345678, V, OP, 0, SERVICE, 0, 0, 0, 0, -EPROTO, "not a ferry client", 0 },
+	{ "2 bytes", 2, M, V, OP, 0, SERVICE, 0, 0, 0, 0, -EPROTO, "not a ferry client", 0 },
+	{ "8 bytes: magic and version only", 8, M, V, OP, 0, SERVICE, 0, 0, 0, 0, -EPROTO, "8-byte message", 0 },
+	{ "a short attach", 20, M, V, OP, 0, SERVICE, 0, 0, 0, 0, -EPROTO, "not 20", 0 },
+	{ "a long attach (cut by ferryd)", 700, M, V, OP, 0, SERVICE, 0, 0, 0, 0, -EPROTO, "an attach is", 0 },
+	{ "wrong version", A, M, 99, OP, 0, SERVICE, 0, 0, 0, 0, -EPROTO, "version 99", 0 },
+	{ "wrong version, short", 40, M, 7, OP, 0, SERVICE, 0, 0, 0, 0, -EPROTO, "version 7", 0 },
+	{ "an older version", A, M, 0, OP, 0, SERVICE, 0, 0, 0, 0, -EPROTO, "version 0", 0 },
+	{ "an unknown op", A, M, V, 77, 0, SERVICE, 0, 0, 0, 0, -EPROTO, "got op 77", 0 },
+	{ "a detach before any attach", A, M, V, FERRY_CTL_DETACH, 0, SERVICE, 0, 0, 0, 0, -EPROTO, "got op 3", 0 },
+	{ "an END from the client", A, M, V, FERRY_CTL_END, 0, SERVICE, 0, 0, 0, 0, -EPROTO, "got op 4", 0 },
+	{ "unknown flags", A, M, V, OP, 0x80, SERVICE, 0, 0, 0, 0, -EINVAL, "unknown attach flags", 0 },
+	{ "the first reserved field not 0", A, M, V, OP, 0, SERVICE, 0, 0, 0, 0, -EINVAL, "reserved field 0", 1 },
+	{ "the last reserved field not 0", A, M, V, OP, 0, SERVICE, 0, 0, 0, 0, -EINVAL, "reserved field 4", 5 },
+	{ "zero-copy (not offered)", A, M, V, OP, FERRY_CTL_ZEROCOPY, SERVICE, 0, 0, 0, 0, -EPERM, "--client-zero-copy", 0 },
+	{ "3 RX slots", A, M, V, OP, 0, SERVICE, 3, 0, 0, 0, -EINVAL, "power of two", 0 },
+	{ "2^31 TX slots", A, M, V, OP, 0, SERVICE, 0, 0x80000000u, 0, 0, -EINVAL, "power of two", 0 },
+	{ "slots of 100 bytes", A, M, V, OP, 0, SERVICE, 0, 0, 100, 0, -EINVAL, "multiple of 64", 0 },
+	{ "slots of 300 bytes (more than the least, no multiple of 64)", A, M, V, OP, 0, SERVICE, 0, 0, 300, 0, -EINVAL,
+	  "multiple of 64", 0 },
+	{ "slots of 2^32 - 64 bytes", A, M, V, OP, 0, SERVICE, 0, 0, 0xffffffc0u, 0, -EINVAL, "multiple of 64", 0 },
+	{ "a region past the bound", A, M, V, OP, 0, SERVICE, 65536, 65536, 65536, 0, -E2BIG, "MiB", 0 },
+	{ "a region just past the bound (1 GiB of slots, then the rings)", A, M, V, OP, 0, SERVICE, 65536, 65536, 8192, 0,
+	  -E2BIG, "1024 MiB", 0 },
+	{ "no such service", A, M, V, OP, 0, "nope", 0, 0, 0, 0, -ESRCH, "no service 'nope'", 0 },
 	{ "a service name of 32 bytes, unterminated", A, M, V, OP, 0, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", 0, 0,
-	  0, 0, -ESRCH, "no service 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx'" },
-	{ "wrong magic with 3 fds", A, 0xdeadbeef, V, OP, 0, SERVICE, 0, 0, 0, 3, -EPROTO, "not a ferry client" },
+	  0, 0, -ESRCH, "no service 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx'", 0 },
+	{ "wrong magic with 3 fds", A, 0xdeadbeef, V, OP, 0, SERVICE, 0, 0, 0, 3, -EPROTO, "not a ferry client", 0 },
 	{ "wrong version with 40 fds (more than ferryd takes)", A, M, 42, OP, 0, SERVICE, 0, 0, 0, 40, -EPROTO,
-	  "version 42" },
-	{ "an unknown op with 2 fds", A, M, V, 9, 0, SERVICE, 0, 0, 0, 2, -EPROTO, "got op 9" },
+	  "version 42", 0 },
+	{ "an unknown op with 2 fds", A, M, V, 9, 0, SERVICE, 0, 0, 0, 2, -EPROTO, "got op 9", 0 },
 };
 
 #undef A
@@ -1416,6 +1447,8 @@ static size_t ctl_message(const struct ctl_case *c, uint8_t *buf, size_t cap)
 	a.rx_slots = c->rx_slots;
 	a.tx_slots = c->tx_slots;
 	a.slot_size = c->slot_size;
+	if (c->reserved)
+		a.reserved[c->reserved - 1] = 0x5a;
 	memcpy(buf, &a, len < sizeof(a) ? len : sizeof(a));
 	return len;
 }
