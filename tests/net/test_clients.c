@@ -5,8 +5,10 @@
  * control socket (client_proc.h), traffic from the peer namespace. What one
  * client receives (every datagram, bytes and sources exact, both engines,
  * both families, one and two workers), how a service spreads over four
- * (hash, round-robin, all), what a client sends, and what happens to the
- * others when one is killed, is slow, is not allowed, or outlives ferryd.
+ * (hash, round-robin, all), what a client sends (and the destinations ferryd
+ * refuses to send to), the bounds on clients and on the frames zero-copy
+ * clients hold, and what happens to the others when one is killed, is slow,
+ * is not allowed, or outlives ferryd.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -486,6 +488,72 @@ Test(clients, fanout_all_copies_to_each, .fini = teardown, .timeout = 90)
 	burst_free(&b);
 }
 
+#define FAN_ZC_COUNT 2000
+
+/*
+ * all, two clients that asked for zero-copy: a frame has several readers, so
+ * each gets a copy (none the frame itself), every datagram byte-exact.
+ */
+Test(clients, fanout_all_zero_copy_clients_get_copies, .fini = teardown, .timeout = 90)
+{
+	const char *more[] = {"--mode", "xdp", "--client-zero-copy", "s4", "--fanout", "s4=all", NULL};
+	const char *argv[64];
+	struct burst b = {0};
+
+	env_up(1);
+	start_ferryd(argv_with(argv, more));
+	for (int i = 0; i < 2; i++)
+		start_client(i, "s4", FERRY_TEST_CLIENT_ZERO_COPY, NULL);
+	burst_send(&b, AF_INET, FAN_ZC_COUNT, 0);
+	for (int i = 0; i < 2; i++)
+		wait_delivered(i, FAN_ZC_COUNT, DELIVER_MS);
+	for (int i = 0; i < 2; i++)
+		ferry_test_client_stop(&fx.c[i]);
+	for (int i = 0; i < 2; i++) {
+		cr_assert_eq(check_records(&b, i, NULL), FAN_ZC_COUNT, "expected client %d to have all %d, it had %u", i,
+			     FAN_ZC_COUNT, fx.c[i].sh->nrec);
+		cr_assert_eq(fx.c[i].sh->stats.rx_zero_copy, 0,
+			     "expected client %d to get copies of frames it shares, %" PRIu64 " came zero-copy", i,
+			     fx.c[i].sh->stats.rx_zero_copy);
+	}
+	for (unsigned int s = 0; s < FAN_ZC_COUNT; s++)
+		cr_assert_eq(b.seen[s], 2, "expected datagram %u on both clients, on %u", s, b.seen[s]);
+	stop_ferryd();
+	burst_free(&b);
+}
+
+#define NO_CLIENT_COUNT 50
+
+/* Datagrams for a service no client is attached to: dropped, each counted in rx_no_client. */
+Test(clients, no_client_drops_are_counted, .fini = teardown, .timeout = 60)
+{
+	const char *more[] = {"--mode", "xdp", NULL};
+	const char *argv[64];
+	union ferry_sockaddr dst;
+	int fd;
+
+	env_up(1);
+	start_ferryd(argv_with(argv, more));
+	start_client(0, "s4", 0, NULL); /* s4 has one; s6 none */
+	cr_assert_eq(ferry_test_ferryd_ask(&fx.d, "rx_no_client"), 0, "expected nothing dropped yet");
+	cr_assert_eq(ferry_testns_enter(&fx.ns, FERRY_TESTNS_PEER), 0, "expected to enter the peer namespace");
+	ferry_testns_addr(FERRY_TESTNS_HOST, AF_INET6, PORT, &dst);
+	fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	cr_assert_geq(fd, 0, "socket: %s", strerror(errno));
+	for (int i = 0; i < NO_CLIENT_COUNT; i++) {
+		cr_assert_eq(sendto(fd, "nobody", 6, 0, &dst.sa, ferry_sockaddr_len(&dst)), 6, "sendto: %s",
+			     strerror(errno));
+		usleep(1000);
+	}
+	close(fd);
+	cr_assert_eq(ferry_test_ferryd_wait_value(&fx.d, "rx_no_client", NO_CLIENT_COUNT, 3000), NO_CLIENT_COUNT,
+		     "expected each of the %d datagrams for s6 counted in rx_no_client; log:\n%s", NO_CLIENT_COUNT,
+		     ferryd_log());
+	ferry_test_client_stop(&fx.c[0]);
+	cr_assert_eq(delivered(0), 0, "expected none of s6's datagrams on s4's client");
+	stop_ferryd();
+}
+
 /* ---- a client's sends --------------------------------------------------------------------------- */
 
 struct send_case {
@@ -561,6 +629,141 @@ ParameterizedTest(struct send_case *c, clients, sends_arrive_byte_exact_from_the
 	ferry_test_client_stop(&fx.c[0]);
 	cr_assert_eq(fx.c[0].sh->stats.tx_dropped, 0, "expected ferryd to drop none of the client's sends");
 	free(seen);
+	stop_ferryd();
+}
+
+/* A destination a client may not send to, and the counter that says so. */
+struct refused_dst {
+	const char *addr;
+	uint16_t port;
+	const char *counter;
+};
+
+static const struct refused_dst refused4[] = {
+	{FERRY_TESTNS_PEER4, 0, "tx_to_port0"},	  {"0.0.0.0", PEER_PORT, "tx_to_unspec"},
+	{"224.0.0.1", PEER_PORT, "tx_to_multicast"}, {"255.255.255.255", PEER_PORT, "tx_to_broadcast"},
+	{"198.18.0.255", PEER_PORT, "tx_to_broadcast"}, {"127.0.0.1", PEER_PORT, "tx_to_loopback"},
+	{FERRY_TESTNS_HOST4, PEER_PORT, "tx_to_local"}, {FERRY_TESTNS_HOST4, PORT, "tx_to_self"},
+};
+
+static const struct refused_dst refused6[] = {
+	{FERRY_TESTNS_PEER6, 0, "tx_to_port0"},   {"::", PEER_PORT, "tx_to_unspec"},
+	{"ff02::1", PEER_PORT, "tx_to_multicast"}, {"::1", PEER_PORT, "tx_to_loopback"},
+	{FERRY_TESTNS_HOST6, PEER_PORT, "tx_to_local"}, {FERRY_TESTNS_HOST6, PORT, "tx_to_self"},
+};
+
+static const char *const refusal_counters[] = {"tx_to_port0",	  "tx_to_unspec",  "tx_to_multicast", "tx_to_broadcast",
+					       "tx_to_loopback", "tx_to_local", "tx_to_self"};
+
+struct refused_case {
+	char mode[8];
+	int family;
+};
+
+static struct refused_case refused_cases[] = {{"xdp", AF_INET}, {"socket", AF_INET}, {"xdp", AF_INET6}, {"socket", AF_INET6}};
+
+ParameterizedTestParameters(clients, sends_to_refused_destinations_are_counted)
+{
+	return cr_make_param_array(struct refused_case, refused_cases, sizeof(refused_cases) / sizeof(refused_cases[0]));
+}
+
+/*
+ * A client asks ferryd to send to port 0, the unspecified address, a
+ * multicast group, a broadcast address, loopback, the host's own address and
+ * the service itself, between two datagrams to the peer: ferryd sends the
+ * two only, and counts each refusal by its reason, in its counters and as the
+ * session's tx_dropped.
+ */
+ParameterizedTest(struct refused_case *c, clients, sends_to_refused_destinations_are_counted, .fini = teardown,
+		  .timeout = 60)
+{
+	const char *more[] = {"--mode", c->mode, NULL};
+	const char *argv[64];
+	const struct refused_dst *bad = c->family == AF_INET ? refused4 : refused6;
+	unsigned int nbad = c->family == AF_INET ? sizeof(refused4) / sizeof(refused4[0])
+						 : sizeof(refused6) / sizeof(refused6[0]);
+	struct ferry_iobuf views[16], *bufs[16];
+	union ferry_sockaddr dsts[16], me;
+	struct ferry_client_stats st;
+	struct ferry_client *cl = NULL;
+	char why[160], payload[16][8];
+	struct ferry_client_opts o = {.sz = sizeof(o), .service = c->family == AF_INET ? "s4" : "s6", .why = why,
+				      .whylen = sizeof(why)};
+	unsigned int n = 0, got = 0;
+	int fd, err;
+
+	env_up(1);
+	start_ferryd(argv_with(argv, more));
+	o.socket_path = fx.d.control;
+	err = ferry_client_connect(&o, &cl);
+	cr_assert_eq(err, 0, "expected to attach: %s", why);
+	cr_assert_eq(ferry_testns_enter(&fx.ns, FERRY_TESTNS_PEER), 0, "expected to enter the peer namespace");
+	ferry_testns_addr(FERRY_TESTNS_PEER, c->family, PEER_PORT, &me);
+	fd = socket(c->family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	cr_assert_geq(fd, 0, "socket: %s", strerror(errno));
+	cr_assert_eq(bind(fd, &me.sa, ferry_sockaddr_len(&me)), 0, "bind: %s", strerror(errno));
+	/* the peer, every refused destination, the peer again */
+	dsts[n++] = me;
+	for (unsigned int i = 0; i < nbad; i++, n++) {
+		memset(&dsts[n], 0, sizeof(dsts[n]));
+		if (c->family == AF_INET) {
+			dsts[n].in4.sin_family = AF_INET;
+			dsts[n].in4.sin_port = htons(bad[i].port);
+			cr_assert_eq(inet_pton(AF_INET, bad[i].addr, &dsts[n].in4.sin_addr), 1, "test bug: %s", bad[i].addr);
+		} else {
+			dsts[n].in6.sin6_family = AF_INET6;
+			dsts[n].in6.sin6_port = htons(bad[i].port);
+			cr_assert_eq(inet_pton(AF_INET6, bad[i].addr, &dsts[n].in6.sin6_addr), 1, "test bug: %s", bad[i].addr);
+		}
+	}
+	dsts[n++] = me;
+	for (unsigned int i = 0; i < n; i++) {
+		snprintf(payload[i], sizeof(payload[i]), "dst %u", i);
+		ferry_iobuf_init(&views[i], payload[i], strlen(payload[i]));
+		bufs[i] = &views[i];
+	}
+	cr_assert_eq(ferry_client_send(cl, bufs, dsts, n), (int)n, "expected all %u queued", n);
+	for (uint64_t deadline = ferry_test_now_ms() + DELIVER_MS; got < 2 && ferry_test_now_ms() < deadline;) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		char buf[64];
+		ssize_t len;
+
+		if (poll(&p, 1, 100) <= 0)
+			continue;
+		len = recv(fd, buf, sizeof(buf) - 1, MSG_DONTWAIT);
+		if (len < 0)
+			continue;
+		buf[len] = '\0';
+		cr_assert(!strcmp(buf, "dst 0") || !strcmp(buf, payload[n - 1]),
+			  "expected only the datagrams to the peer at the peer, got '%s'", buf);
+		got++;
+	}
+	cr_assert_eq(got, 2, "expected the two datagrams to the peer there, got %u; log:\n%s", got, ferryd_log());
+	cr_assert_eq(ferry_test_ferryd_wait_value(&fx.d, "tx_dropped", nbad, 3000), nbad,
+		     "expected ferryd to drop the %u to refused destinations; log:\n%s", nbad, ferryd_log());
+	for (size_t k = 0; k < sizeof(refusal_counters) / sizeof(refusal_counters[0]); k++) {
+		int64_t want = 0;
+
+		for (unsigned int i = 0; i < nbad; i++)
+			want += !strcmp(bad[i].counter, refusal_counters[k]);
+		cr_assert_eq(ferry_test_ferryd_ask(&fx.d, refusal_counters[k]), want, "expected %s=%" PRId64 "; log:\n%s",
+			     refusal_counters[k], want, ferryd_log());
+	}
+	for (uint64_t deadline = ferry_test_now_ms() + 3000;; usleep(10000)) {
+		cr_assert_eq(ferry_client_stats(cl, &st), 0, "expected the session's stats");
+		if ((st.tx_dropped == nbad && st.tx_packets == 2) || ferry_test_now_ms() >= deadline)
+			break;
+	}
+	cr_assert_eq(st.tx_dropped, nbad, "expected the session's tx_dropped to be %u, got %" PRIu64, nbad, st.tx_dropped);
+	cr_assert_eq(st.tx_packets, 2, "expected the session to have sent 2, got %" PRIu64, st.tx_packets);
+	/* nothing more comes to the peer */
+	{
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+
+		cr_assert_eq(poll(&p, 1, 200), 0, "expected nothing more at the peer");
+	}
+	close(fd);
+	ferry_client_close(cl);
 	stop_ferryd();
 }
 
@@ -756,12 +959,15 @@ Test(clients, without_reconnect_the_loop_ends_closed, .fini = teardown, .timeout
 	cr_assert(strstr(fx.c[0].sh->why, "shutting down"), "expected ferryd's reason, got '%s'", fx.c[0].sh->why);
 }
 
+/* ferryd's bound on a service's clients (FERRYD_MAX_CLIENTS) */
+#define MAX_CLIENTS 64
+
 /* Attach errors: each cause its own errno and a reason. */
 Test(clients, attach_errors_are_distinct, .fini = teardown, .timeout = 60)
 {
 	const char *more[] = {"--mode", "socket", NULL};
 	const char *argv[64];
-	struct ferry_client *c = NULL;
+	struct ferry_client *c = NULL, *many[MAX_CLIENTS];
 	char why[160];
 	struct ferry_client_opts o = {.sz = sizeof(o), .service = "s4", .why = why, .whylen = sizeof(why)};
 
@@ -783,6 +989,19 @@ Test(clients, attach_errors_are_distinct, .fini = teardown, .timeout = 60)
 	o.slot_size = 0;
 	cr_assert_eq(ferry_client_connect(&o, &c), 0, "expected to attach (%s)", why);
 	ferry_client_close(c);
+	/* a service's clients are bounded: one more than FERRYD_MAX_CLIENTS is refused, and says why */
+	o.rx_slots = o.tx_slots = FERRY_RING_MIN_SLOTS;
+	o.slot_size = FERRY_RING_MIN_SLOT_SIZE;
+	for (int i = 0; i < MAX_CLIENTS; i++)
+		cr_assert_eq(ferry_client_connect(&o, &many[i]), 0, "expected client %d of %d to attach (%s)", i + 1,
+			     MAX_CLIENTS, why);
+	cr_assert_eq(ferry_client_connect(&o, &c), -ENOSPC, "expected -ENOSPC for client %d (%s)", MAX_CLIENTS + 1, why);
+	cr_assert(strstr(why, "has its 64 clients already"), "expected the reason to give the bound, got '%s'", why);
+	o.service = "s6";
+	cr_assert_eq(ferry_client_connect(&o, &c), 0, "expected another service to take clients still (%s)", why);
+	ferry_client_close(c);
+	for (int i = 0; i < MAX_CLIENTS; i++)
+		ferry_client_close(many[i]);
 	stop_ferryd();
 }
 
@@ -824,21 +1043,32 @@ Test(clients, zero_copy_kill_holding_frames_they_come_back, .fini = teardown, .t
 	burst_free(&b);
 }
 
-/* A zero-copy client that never gives frames back gets copies: its queue never runs dry for the others. */
-Test(clients, zero_copy_hoarder_gets_copies_the_queue_keeps_working, .fini = teardown, .timeout = 90)
+/*
+ * ferryd with 1024 frames a queue, s4 zero-copy and round-robin; clients 0 to
+ * nhoard - 1 zero-copy hoarders, client nhoard one that takes copies.
+ */
+static void start_hoarders(int nhoard)
 {
 	const char *more[] = {"--mode", "xdp", "--client-zero-copy", "s4", "--fanout", "s4=round-robin", "--frames",
 			      "1024", "--batch", "32", NULL};
 	const char *argv[64];
 	struct ferry_test_client_cfg hoard = {.rx_slots = 4096, .slow_us = 0};
-	struct burst b = {0};
-	uint64_t zc;
 
 	env_up(1);
 	start_ferryd(argv_with(argv, more));
-	/* keeps every slot it gets for good: with 4096 slots it would take every frame of the queue */
-	start_client(0, "s4", FERRY_TEST_CLIENT_ZERO_COPY | FERRY_TEST_CLIENT_HOARD, &hoard);
-	start_client(1, "s4", 0, NULL);
+	/* each keeps every slot it gets for good: with 4096 slots one would take every frame of the queue */
+	for (int i = 0; i < nhoard; i++)
+		start_client(i, "s4", FERRY_TEST_CLIENT_ZERO_COPY | FERRY_TEST_CLIENT_HOARD, &hoard);
+	start_client(nhoard, "s4", 0, NULL);
+}
+
+/* A zero-copy client that never gives frames back gets copies: its queue never runs dry for the others. */
+Test(clients, zero_copy_hoarder_gets_copies_the_queue_keeps_working, .fini = teardown, .timeout = 90)
+{
+	struct burst b = {0};
+	uint64_t zc;
+
+	start_hoarders(1);
 	burst_send(&b, AF_INET, ZC_COUNT, 0);
 	wait_delivered(1, ZC_COUNT / 2, DELIVER_MS);
 	for (uint64_t deadline = ferry_test_now_ms() + DELIVER_MS;
@@ -852,6 +1082,39 @@ Test(clients, zero_copy_hoarder_gets_copies_the_queue_keeps_working, .fini = tea
 		     "expected every datagram delivered to one of the two");
 	cr_assert_eq(zc, 1024 / 4, "expected a quarter of the queue's frames handed zero-copy, then copies; got %" PRIu64,
 		     zc);
+	stop_ferryd();
+	burst_free(&b);
+}
+
+/*
+ * Three zero-copy clients that never give frames back, beside one that takes
+ * copies: together they hold half the queue's frames, no more (each less
+ * than its quarter), the rest are copies, and nothing is lost.
+ */
+Test(clients, zero_copy_hoarders_together_hold_half_the_queue, .fini = teardown, .timeout = 90)
+{
+	struct burst b = {0};
+	uint64_t zc = 0;
+	unsigned int total = 0;
+
+	start_hoarders(3);
+	burst_send(&b, AF_INET, ZC_COUNT, 0);
+	for (int i = 0; i < NCLIENTS; i++)
+		wait_delivered(i, ZC_COUNT / NCLIENTS, DELIVER_MS);
+	for (int i = 0; i < NCLIENTS; i++)
+		ferry_test_client_stop(&fx.c[i]);
+	for (int i = 0; i < NCLIENTS; i++)
+		total += check_records(&b, i, NULL);
+	cr_assert_eq(total, ZC_COUNT, "expected every datagram delivered to one of the four");
+	for (int i = 0; i < 3; i++) {
+		cr_log_info("hoarder %d: %u delivered, %" PRIu64 " zero-copy", i, fx.c[i].sh->nrec,
+			    fx.c[i].sh->stats.rx_zero_copy);
+		cr_assert_leq(fx.c[i].sh->stats.rx_zero_copy, 1024 / 4, "expected hoarder %d to hold a quarter at most", i);
+		zc += fx.c[i].sh->stats.rx_zero_copy;
+	}
+	cr_assert_eq(zc, 1024 / 2, "expected the hoarders to hold half the queue's frames together, no more; got %" PRIu64,
+		     zc);
+	cr_assert_eq(fx.c[3].sh->stats.rx_zero_copy, 0, "expected copies for the client that did not ask");
 	stop_ferryd();
 	burst_free(&b);
 }
