@@ -23,6 +23,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -1003,6 +1004,61 @@ Test(clients, attach_errors_are_distinct, .fini = teardown, .timeout = 60)
 	for (int i = 0; i < MAX_CLIENTS; i++)
 		ferry_client_close(many[i]);
 	stop_ferryd();
+}
+
+/*
+ * A control socket that answers an attach as a ferryd of the next ring
+ * version would (status 0, a ring set's fds): libferry refuses the session
+ * with -EPROTO and says which version it got, rather than map rings laid out
+ * in a way it does not know.
+ */
+Test(clients, an_answer_of_another_ring_version_is_refused, .timeout = 30)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct ferry_client *c = NULL;
+	char why[160] = "", want[32];
+	struct ferry_client_opts o = {.sz = sizeof(o), .service = "s4", .why = why, .whylen = sizeof(why),
+				      .socket_path = sa.sun_path};
+	int lfd, err, st;
+	pid_t pid;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "/tmp/ferryt-%d-next-version.sock", (int)getpid());
+	unlink(sa.sun_path);
+	lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	cr_assert_geq(lfd, 0, "socket: %s", strerror(errno));
+	cr_assert_eq(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0, "bind: %s", strerror(errno));
+	cr_assert_eq(listen(lfd, 1), 0, "listen: %s", strerror(errno));
+	pid = fork();
+	cr_assert_geq(pid, 0, "fork: %s", strerror(errno));
+	if (pid == 0) {
+		/* the other ferryd: one attach, answered as served, with a memfd and three pipe ends */
+		struct ferry_ctl_attach a;
+		struct ferry_ctl_reply rep = {.magic = FERRY_CTL_MAGIC, .version = FERRY_RING_VERSION + 1,
+					      .op = FERRY_CTL_REPLY, .region_size = 1 << 20, .nworkers = 1, .session = 1};
+		int fd, p1[2], p2[2], fds[4];
+
+		alarm(10);
+		fd = accept(lfd, NULL, NULL);
+		if (fd < 0 || read(fd, &a, sizeof(a)) != (ssize_t)sizeof(a) || pipe(p1) || pipe(p2))
+			_exit(1);
+		fds[0] = memfd_create("ferryt-region", 0);
+		if (fds[0] < 0 || ftruncate(fds[0], 1 << 20))
+			_exit(1);
+		fds[1] = p1[0];
+		fds[2] = p2[1];
+		fds[3] = p1[1];
+		_exit(ferry_test_ctl_send(fd, &rep, sizeof(rep), fds, 3) ? 1 : 0);
+	}
+	err = ferry_client_connect(&o, &c);
+	cr_assert_eq(waitpid(pid, &st, 0), pid, "waitpid");
+	close(lfd);
+	unlink(sa.sun_path);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "expected the fake ferryd to answer, status 0x%x", st);
+	cr_assert_eq(err, -EPROTO, "expected -EPROTO for an answer of ring version %u, got %d (%s)",
+		     FERRY_RING_VERSION + 1, err, why);
+	cr_assert_null(c, "expected no client");
+	snprintf(want, sizeof(want), "version %u", FERRY_RING_VERSION + 1);
+	cr_assert(strstr(why, want), "expected '%s' in the reason, got '%s'", want, why);
 }
 
 /* ---- zero-copy ---------------------------------------------------------------------------------- */
