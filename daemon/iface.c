@@ -378,8 +378,21 @@ static bool same(const struct ferryd_link_state *a, const struct ferryd_link_sta
 	       ferryd_addrset_equal(&a->addrs, &b->addrs);
 }
 
-/* Makes s the current view (if it differs), tells the subscribers, frees the old one. */
-static void publish(struct ferryd_iface *i, struct ferryd_link_state *s)
+/* A fall (running, then not) or a return counted. */
+static void count_step(struct ferryd_iface *i, bool was, bool now)
+{
+	if (was && !now)
+		i->st.link_down++;
+	else if (!was && now)
+		i->st.link_up++;
+}
+
+/*
+ * Makes s the current view (if it differs), tells the subscribers, frees the
+ * old one. count: the step from the old view's running to s's is counted
+ * here (not when the caller counted every step of the way itself).
+ */
+static void publish(struct ferryd_iface *i, struct ferryd_link_state *s, bool count)
 {
 	struct ferryd_link_state *old = i->cur;
 
@@ -390,10 +403,8 @@ static void publish(struct ferryd_iface *i, struct ferryd_link_state *s)
 	s->seq = old ? old->seq + 1 : 1;
 	if (old) {
 		i->st.changes++;
-		if (old->running && !s->running)
-			i->st.link_down++;
-		else if (!old->running && s->running)
-			i->st.link_up++;
+		if (count)
+			count_step(i, old->running, s->running);
 	}
 	i->cur = s;
 	for (unsigned int k = 0; old && k < MAX_SUBS; k++)
@@ -409,7 +420,7 @@ int ferryd_iface_refresh(struct ferryd_iface *i)
 
 	if (err)
 		return err;
-	publish(i, s);
+	publish(i, s, true);
 	return 0;
 }
 
@@ -419,7 +430,7 @@ struct note {
 	struct ferryd_iface *i;
 	struct ferryd_link_state *link; /* a copy of the view, changed by link messages */
 	bool addrs;			/* an address changed: read them all again */
-	bool fell;			/* a message said the link stopped running */
+	unsigned int downs, ups;	/* steps of running the messages took, one by one */
 };
 
 static int note_cb(const struct nlmsghdr *nlh, void *data)
@@ -438,7 +449,8 @@ static int note_cb(const struct nlmsghdr *nlh, void *data)
 			break;
 		li = (struct link_info){ .out = n->link };
 		link_apply(nlh, &li);
-		n->fell |= was && !n->link->running;
+		n->downs += was && !n->link->running;
+		n->ups += !was && n->link->running;
 		n->addrs = true; /* a link going away takes its addresses; one coming up may add some */
 		break;
 	}
@@ -455,7 +467,8 @@ static void on_events(void *user, uint32_t events)
 	struct ferryd_iface *i = user;
 	struct ferryd_link_state *copy = malloc(sizeof(*copy)), *s;
 	struct note n = { .i = i, .link = copy };
-	bool overrun = false;
+	unsigned int down, up, hidden;
+	bool overrun = false, running;
 	int err;
 
 	(void)events;
@@ -483,6 +496,7 @@ static void on_events(void *user, uint32_t events)
 		return;
 	}
 	/* The copy shares the current view's address table: build() reads a new one. */
+	running = copy->running; /* where the messages left it */
 	err = build(i, copy, overrun, &s);
 	free(copy);
 	if (err) {
@@ -490,16 +504,20 @@ static void on_events(void *user, uint32_t events)
 		return;
 	}
 	/*
-	 * Down and up again within one read (ferryd busy or stopped meanwhile):
-	 * the views before and after both run, so publish() sees no fall. It
-	 * was one all the same, and counts as one.
+	 * Every step the messages took counts, and the last one from where they
+	 * left running to the view read now (overruns lose messages): a link that
+	 * fell and came back within one read (ferryd busy or stopped meanwhile)
+	 * looks unchanged from view to view, but each fall was one.
 	 */
-	if (n.fell && i->cur->running && s->running) {
-		i->st.link_down++;
-		i->st.link_up++;
-		ferryd_log(LOG_WARNING, "%s went down and came back up between two looks: one fall", s->ifname);
-	}
-	publish(i, s);
+	down = n.downs + (running && !s->running);
+	up = n.ups + (!running && s->running);
+	i->st.link_down += down;
+	i->st.link_up += up;
+	hidden = down - (i->cur->running && !s->running);
+	if (hidden)
+		ferryd_log(LOG_WARNING, "%s fell %u time%s between two looks (counted in link_down_events)", s->ifname,
+			   hidden, hidden == 1 ? "" : "s");
+	publish(i, s, false);
 }
 
 /* ---- life cycle ------------------------------------------------------------- */
