@@ -55,6 +55,9 @@ static void take_mail(struct ferryd_dp *dp, unsigned int i)
 		n = ferryd_mailbox_recv(&dp->w[i].out, m, MAIL_BATCH);
 		for (unsigned int k = 0; k < n; k++) {
 			if (m[k].kind == FERRYD_MSG_ACK) {
+				/* a late answer (its wait timed out) comes after later ones: it is not news */
+				if (m[k].seq <= dp->peer[i].acked)
+					continue;
 				dp->peer[i].acked = m[k].seq;
 				dp->peer[i].err = (int)m[k].arg;
 				snprintf(dp->peer[i].why, sizeof(dp->peer[i].why), "%s", (const char *)m[k].data);
