@@ -26,7 +26,7 @@ struct ferryd_svc_stats;
 
 /* What the control thread knows of one worker's answers. */
 struct ferryd_dp_peer {
-	uint64_t acked;	 /* the last command answered */
+	uint64_t acked;	 /* the newest command answered (a late answer to an older one leaves it) */
 	int err;	 /* its answer */
 	char why[40];
 	struct ferry_watch *out_watch; /* the worker's mailbox to us */
