@@ -4,12 +4,15 @@
 #include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
+
+#include <criterion/criterion.h>
 
 #include "hostile_client.h"
 
@@ -302,4 +305,47 @@ void ferry_test_raw_close(struct ferry_test_raw *r)
 		if (r->area_fd[i] >= 0)
 			close(r->area_fd[i]);
 	raw_init(r);
+}
+
+/* ---- queries --------------------------------------------------------------------------------------- */
+
+void ferry_test_ctl_query(int fd, uint32_t verb, uint32_t seq)
+{
+	struct ferry_ctl_query q = { .magic = FERRY_CTL_MAGIC, .version = FERRY_RING_VERSION, .op = FERRY_CTL_QUERY,
+				     .verb = verb, .seq = seq };
+
+	cr_assert_eq(ferry_test_ctl_send(fd, &q, sizeof(q), NULL, 0), 0, "expected to send query %u", seq);
+}
+
+char *ferry_test_ctl_answer(int fd, uint32_t verb, uint32_t seq, int timeout_ms, int *status, unsigned int *parts)
+{
+	static uint8_t buf[FERRY_CTL_PART_MAX];
+	char *doc = NULL;
+	size_t len = 0;
+
+	*parts = 0;
+	for (;;) {
+		struct ferry_ctl_answer h;
+		ssize_t n = ferry_test_ctl_recv(fd, buf, sizeof(buf), NULL, 0, NULL, timeout_ms);
+
+		cr_assert_geq(n, (ssize_t)sizeof(h), "expected part %u of the answer to query %u, got %zd", *parts, seq,
+			      n);
+		memcpy(&h, buf, sizeof(h));
+		cr_assert(h.magic == FERRY_CTL_MAGIC && h.op == FERRY_CTL_ANSWER && h.version == FERRY_RING_VERSION,
+			  "expected an answer (magic 0x%x, op %u, version %u)", h.magic, h.op, h.version);
+		cr_assert(h.seq == seq && h.verb == verb && h.part == *parts,
+			  "expected part %u of query %u (verb %u), got part %u of %u (verb %u)", *parts, seq, verb, h.part,
+			  h.seq, h.verb);
+		cr_assert_eq(h.len, (size_t)n - sizeof(h), "expected the part's length to be the message's");
+		cr_assert(h.len > 0 || (h.flags & FERRY_CTL_ANSWER_LAST), "expected no empty part but the last");
+		doc = realloc(doc, len + h.len + 1);
+		cr_assert(doc, "out of memory");
+		memcpy(doc + len, buf + sizeof(h), h.len);
+		len += h.len;
+		doc[len] = '\0';
+		*status = h.status;
+		(*parts)++;
+		if (h.flags & FERRY_CTL_ANSWER_LAST)
+			return doc;
+	}
 }

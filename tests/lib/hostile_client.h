@@ -55,6 +55,17 @@ int ferry_test_ctl_send(int fd, const void *msg, size_t len, const int *fds, uns
 ssize_t ferry_test_ctl_recv(int fd, void *buf, size_t len, int *fds, unsigned int maxfds, unsigned int *nfds,
 			    int timeout_ms);
 
+/* A query for verb, numbered seq, sent on fd. Asserts it went. */
+void ferry_test_ctl_query(int fd, uint32_t verb, uint32_t seq);
+
+/*
+ * The whole answer to query seq (verb) on fd, its parts put together and
+ * NUL-terminated (the caller frees it); its status in *status, the number of
+ * parts in *parts. Asserts each part comes within timeout_ms and is one of
+ * that answer's, in order.
+ */
+char *ferry_test_ctl_answer(int fd, uint32_t verb, uint32_t seq, int timeout_ms, int *status, unsigned int *parts);
+
 /* A well-formed attach to service with these sizes (0: ferryd's defaults). */
 void ferry_test_ctl_attach_msg(struct ferry_ctl_attach *a, const char *service, uint32_t rx_slots,
 			       uint32_t tx_slots, uint32_t slot_size);

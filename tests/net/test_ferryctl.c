@@ -468,52 +468,10 @@ Test(ferryctl, no_daemon_is_one_line_and_exit_1, .fini = teardown, .timeout = 30
 
 /* ---- raw queries ----------------------------------------------------------------------------------- */
 
-static void raw_send(int fd, uint32_t verb, uint32_t seq)
-{
-	struct ferry_ctl_query q = { .magic = FERRY_CTL_MAGIC, .version = FERRY_RING_VERSION, .op = FERRY_CTL_QUERY,
-				     .verb = verb, .seq = seq };
-
-	cr_assert_eq(ferry_test_ctl_send(fd, &q, sizeof(q), NULL, 0), 0, "expected to send query %u", seq);
-}
-
-/* The whole answer to query seq (its parts put together), its status; the number of parts in *parts. */
-static char *raw_answer(int fd, uint32_t verb, uint32_t seq, int *status, unsigned int *parts)
-{
-	static uint8_t buf[FERRY_CTL_PART_MAX];
-	char *doc = NULL;
-	size_t len = 0;
-
-	*parts = 0;
-	for (;;) {
-		struct ferry_ctl_answer h;
-		ssize_t n = ferry_test_ctl_recv(fd, buf, sizeof(buf), NULL, 0, NULL, ANSWER_MS);
-
-		cr_assert_geq(n, (ssize_t)sizeof(h), "expected part %u of the answer to query %u, got %zd", *parts, seq,
-			      n);
-		memcpy(&h, buf, sizeof(h));
-		cr_assert(h.magic == FERRY_CTL_MAGIC && h.op == FERRY_CTL_ANSWER && h.version == FERRY_RING_VERSION,
-			  "expected an answer (magic 0x%x, op %u, version %u)", h.magic, h.op, h.version);
-		cr_assert(h.seq == seq && h.verb == verb && h.part == *parts,
-			  "expected part %u of query %u (verb %u), got part %u of %u (verb %u)", *parts, seq, verb, h.part,
-			  h.seq, h.verb);
-		cr_assert_eq(h.len, (size_t)n - sizeof(h), "expected the part's length to be the message's");
-		cr_assert(h.len > 0 || (h.flags & FERRY_CTL_ANSWER_LAST), "expected no empty part but the last");
-		doc = realloc(doc, len + h.len + 1);
-		cr_assert(doc, "out of memory");
-		memcpy(doc + len, buf + sizeof(h), h.len);
-		len += h.len;
-		doc[len] = '\0';
-		*status = h.status;
-		(*parts)++;
-		if (h.flags & FERRY_CTL_ANSWER_LAST)
-			return doc;
-	}
-}
-
 static char *raw_query(int fd, uint32_t verb, uint32_t seq, int *status, unsigned int *parts)
 {
-	raw_send(fd, verb, seq);
-	return raw_answer(fd, verb, seq, status, parts);
+	ferry_test_ctl_query(fd, verb, seq);
+	return ferry_test_ctl_answer(fd, verb, seq, ANSWER_MS, status, parts);
 }
 
 static json_t *parse(char *text)
@@ -732,7 +690,7 @@ Test(ferryctl, a_large_answer_arrives_whole, .fini = teardown, .timeout = 120)
 	slow = ferry_test_ctl_connect(fx.d.control);
 	cr_assert_geq(slow, 0, "expected to connect");
 	for (uint32_t k = 1; k <= SLOW_ASKS; k++)
-		raw_send(slow, FERRY_CTL_STATS, k);
+		ferry_test_ctl_query(slow, FERRY_CTL_STATS, k);
 	st = ferryctl(fx.d.control, "clients", &err);
 	cr_expect_eq(st, 0, "expected ferryctl clients to exit 0 while another reader is slow, got %d: %s", st, err);
 	for (char *p = fx.out; (p = strchr(p, '\n')); p++)
@@ -745,7 +703,7 @@ Test(ferryctl, a_large_answer_arrives_whole, .fini = teardown, .timeout = 120)
 	json_decref(doc);
 	/* once it reads, the slow reader has every answer, whole and in order */
 	for (uint32_t k = 1; k <= SLOW_ASKS; k++) {
-		doc = parse(raw_answer(slow, FERRY_CTL_STATS, k, &status, &parts));
+		doc = parse(ferry_test_ctl_answer(slow, FERRY_CTL_STATS, k, ANSWER_MS, &status, &parts));
 		cr_expect_eq(json_array_size(json_object_get(doc, "clients")), NSESS,
 			     "expected answer %u to the slow reader whole", k);
 		json_decref(doc);

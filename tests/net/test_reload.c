@@ -261,29 +261,14 @@ Test(reload, a_reload_waits_for_the_session_ends_under_way, .fini = teardown, .t
 		  "status 0x%x; log:\n%s", fx.d.status, ferry_test_ferryd_log(&fx.d));
 }
 
-static void ctl_ask(int fd, uint32_t verb, uint32_t seq)
+/* The status of the answer to query seq (verb) on fd: every part asserted to come, within 10 s. */
+static int ctl_status(int fd, uint32_t verb, uint32_t seq)
 {
-	struct ferry_ctl_query q = {.magic = FERRY_CTL_MAGIC, .version = FERRY_RING_VERSION, .op = FERRY_CTL_QUERY,
-				    .verb = verb, .seq = seq};
+	unsigned int parts;
+	int status;
 
-	cr_assert_eq(ferry_test_ctl_send(fd, &q, sizeof(q), NULL, 0), 0, "expected to send query %u", seq);
-}
-
-/* The status of the answer to query seq on fd (asserts it comes). */
-static int ctl_status(int fd, uint32_t seq)
-{
-	static uint8_t buf[FERRY_CTL_PART_MAX];
-	struct ferry_ctl_answer h;
-	ssize_t n;
-
-	do {
-		n = ferry_test_ctl_recv(fd, buf, sizeof(buf), NULL, 0, NULL, 10000);
-		cr_assert_geq(n, (ssize_t)sizeof(h), "expected the answer to query %u; log:\n%s", seq,
-			      ferry_test_ferryd_log(&fx.d));
-		memcpy(&h, buf, sizeof(h));
-	} while (!(h.flags & FERRY_CTL_ANSWER_LAST));
-	cr_assert_eq(h.seq, seq, "expected the answer to query %u, got %u", seq, h.seq);
-	return h.status;
+	free(ferry_test_ctl_answer(fd, verb, seq, 10000, &status, &parts));
+	return status;
 }
 
 /* Whether the host's interface has no tentative IPv6 address left (its link-local one's DAD done), within 10 s. */
@@ -320,16 +305,18 @@ Test(reload, an_interface_change_inside_a_removal_waits_its_turn, .fini = teardo
 	cr_assert(dad_done(), "expected the link-local address's DAD done");
 	fd = ferry_test_ctl_connect(fx.d.control);
 	cr_assert_geq(fd, 0, "expected to connect: %s", strerror(-fd));
-	ctl_ask(fd, FERRY_CTL_STATUS, 1);
-	cr_assert_eq(ctl_status(fd, 1), 0, "expected the status"); /* the connection is ferryd's, DAD's end read */
+	ferry_test_ctl_query(fd, FERRY_CTL_STATUS, 1);
+	/* answered: the connection is ferryd's, and DAD's end read */
+	cr_assert_eq(ctl_status(fd, FERRY_CTL_STATUS, 1), 0, "expected the status");
 	cr_assert_eq(ferry_test_ferryd_signal(&fx.d, SIGSTOP), 0, "expected to stop ferryd");
 	write_conf(after);
 	/* the reload asked first, then the interface changes: in that order when ferryd goes on */
-	ctl_ask(fd, FERRY_CTL_RELOAD, 2);
+	ferry_test_ctl_query(fd, FERRY_CTL_RELOAD, 2);
 	cr_assert_eq(ferry_testns_run(&fx.ns, FERRY_TESTNS_HOST, "ip addr add 198.18.0.9/24 dev " FERRY_TESTNS_HOST_IF),
 		     0, "expected an address added");
 	cr_assert_eq(ferry_test_ferryd_signal(&fx.d, SIGCONT), 0, "expected to continue ferryd");
-	cr_assert_eq(ctl_status(fd, 2), 0, "expected the reload done; log:\n%s", ferry_test_ferryd_log(&fx.d));
+	cr_assert_eq(ctl_status(fd, FERRY_CTL_RELOAD, 2), 0, "expected the reload done; log:\n%s",
+		     ferry_test_ferryd_log(&fx.d));
 	close(fd);
 	cr_assert_eq(ferry_testns_enter(&fx.ns, FERRY_TESTNS_PEER), 0, "expected to enter the peer namespace");
 	ferry_testns_addr(FERRY_TESTNS_HOST, AF_INET, 9002, &dst);
@@ -364,7 +351,7 @@ Test(reload, nothing_starts_while_ferryd_drains, .fini = teardown, .timeout = 60
 	write_conf(only_b);
 	rfd = ferry_test_ctl_connect(fx.d.control);
 	cr_assert_geq(rfd, 0, "expected to connect: %s", strerror(-rfd));
-	ctl_ask(rfd, FERRY_CTL_RELOAD, 1);
+	ferry_test_ctl_query(rfd, FERRY_CTL_RELOAD, 1);
 	afd = ferry_test_ctl_connect(fx.d.control);
 	cr_assert_geq(afd, 0, "expected to connect: %s", strerror(-afd));
 	ferry_test_ctl_attach_msg(&a, "b", 0, 0, 0);
